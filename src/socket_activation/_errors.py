@@ -1,0 +1,137 @@
+"""The exception tree of socket-activation.
+
+Every error the library raises derives from :class:`SocketActivationError`. Leaves also derive
+from the builtin with the same meaning, so a caller's ``except ValueError`` or ``except OSError``
+keeps working, and ``errno`` is kept on every ``OSError`` leaf::
+
+    SocketActivationError
+    ├── AddressError(ValueError)          a listen address string that does not parse
+    ├── ConfigError(ValueError)           an invalid configuration; names its source
+    │   └── UnitFileError                 a unit file / plist problem; names file, line and key
+    ├── ActivationError(ValueError)       malformed LISTEN_* / WATCHDOG_* environment; names
+    │                                     the variable; .errno is what libsystemd would return
+    ├── InheritedSocketError(ValueError)  an inherited fd that is closed, not a socket, or of the
+    │                                     wrong kind; names the fd and what it is
+    ├── BindError(OSError)                binding a socket failed; .errno kept, address named
+    │   ├── AddressInUseError             EADDRINUSE (also a live Unix socket at the path)
+    │   └── UnixPathError                 something that is not a stale socket sits at the path,
+    │                                     or the path is too long
+    ├── NotifyError(OSError)              sending to NOTIFY_SOCKET failed
+    ├── LaunchdError(OSError)             launch_activate_socket failed with an unexpected errno
+    └── HandoffError(RuntimeError)        a zero-downtime upgrade could not be completed
+
+Grouping classes carry no builtin: only leaves do.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import os
+
+__all__ = [
+    "ActivationError",
+    "AddressError",
+    "AddressInUseError",
+    "BindError",
+    "ConfigError",
+    "HandoffError",
+    "InheritedSocketError",
+    "LaunchdError",
+    "NotifyError",
+    "SocketActivationError",
+    "UnitFileError",
+    "UnixPathError",
+]
+
+
+class SocketActivationError(Exception):
+    """Base class of every error raised by socket-activation."""
+
+
+class AddressError(SocketActivationError, ValueError):
+    """A listen address that does not parse; the message quotes it."""
+
+
+class ConfigError(SocketActivationError, ValueError):
+    """An invalid configuration. ``source`` names where it came from (env, a file, code)."""
+
+    def __init__(self, message: str, *, source: str | None = None) -> None:
+        self.source = source
+        super().__init__(f"{source}: {message}" if source else message)
+
+
+class UnitFileError(ConfigError):
+    """A systemd unit file or launchd plist that cannot be used.
+
+    ``path``, ``line`` and ``key`` say where; any of them may be ``None`` when not known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        line: int | None = None,
+        key: str | None = None,
+    ) -> None:
+        self.path = path
+        self.line = line
+        self.key = key
+        where = path or "<unit>"
+        if line is not None:
+            where = f"{where}:{line}"
+        if key is not None:
+            message = f"{key}=: {message}"
+        super().__init__(message, source=where)
+
+
+class ActivationError(SocketActivationError, ValueError):
+    """Malformed activation environment (``LISTEN_FDS``, ``LISTEN_PID``, ...).
+
+    ``variable`` names the environment variable; ``errno`` is the error libsystemd returns for the
+    same input (``EINVAL``, ``ERANGE``, ``EBADF``), so callers can compare with it.
+    """
+
+    def __init__(self, message: str, *, variable: str | None, errno: int = _errno.EINVAL) -> None:
+        self.variable = variable
+        self.errno = errno
+        super().__init__(message)
+
+
+class InheritedSocketError(SocketActivationError, ValueError):
+    """An inherited fd that cannot be served: closed, not a socket, or not the kind asked for."""
+
+    def __init__(self, message: str, *, fd: int) -> None:
+        self.fd = fd
+        super().__init__(message)
+
+
+class BindError(SocketActivationError, OSError):
+    """Creating or binding a listening socket failed; ``errno`` and ``address`` are kept."""
+
+    def __init__(self, err: int, message: str, *, address: str | None = None) -> None:
+        super().__init__(err, message)
+        self.address = address
+
+    def __str__(self) -> str:
+        return f"{self.strerror} [Errno {self.errno}: {os.strerror(self.errno)}]"
+
+
+class AddressInUseError(BindError):
+    """The address is already in use (``EADDRINUSE``): another server is listening there."""
+
+
+class UnixPathError(BindError):
+    """A Unix socket path that cannot be used: occupied by a non-socket, or too long."""
+
+
+class NotifyError(SocketActivationError, OSError):
+    """Sending a notification to the service manager failed; ``errno`` is kept."""
+
+
+class LaunchdError(SocketActivationError, OSError):
+    """``launch_activate_socket`` returned an error other than "not activated"."""
+
+
+class HandoffError(SocketActivationError, RuntimeError):
+    """A zero-downtime upgrade could not be completed; the old process keeps serving."""

@@ -1,0 +1,56 @@
+"""The ``socket-activation`` command line: the only place that prints and picks exit codes.
+
+Each subcommand lives in its own module with ``register(subparsers)`` adding its parser and
+setting ``func``; :data:`COMMANDS` lists them in help order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from .._errors import SocketActivationError
+
+__all__ = ["main"]
+
+# module names under socket_activation.cli, in the order `--help` lists them
+COMMANDS: tuple[str, ...] = ("inspect", "demo")
+
+# exit codes (sysexits.h): 64 usage, 65 bad input data, 69 unavailable, 70 software, 71 OS error
+EX_USAGE = 64
+EX_DATAERR = 65
+EX_OSERR = 71
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser, every subcommand registered."""
+    from .. import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="socket-activation",
+        description="Give a server its listening sockets: systemd/launchd activation or bound.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f".{name}", __name__).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return EX_USAGE
+    try:
+        result: int = args.func(args)
+    except SocketActivationError as exc:
+        print(f"socket-activation: {exc}", file=sys.stderr)
+        return EX_OSERR if isinstance(exc, OSError) else EX_DATAERR
+    except KeyboardInterrupt:
+        return 130
+    return result
