@@ -78,9 +78,7 @@ def _parse_port(text: str, original: str, *, allow_zero: bool) -> int:
     port = int(text)
     if port > 65535 or (port == 0 and not allow_zero):
         low = 0 if allow_zero else 1
-        raise AddressError(
-            f"port {port} out of range {low}..65535 in listen address {original!r}"
-        )
+        raise AddressError(f"port {port} out of range {low}..65535 in listen address {original!r}")
     return port
 
 

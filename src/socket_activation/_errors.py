@@ -114,7 +114,7 @@ class BindError(SocketActivationError, OSError):
         self.address = address
 
     def __str__(self) -> str:
-        return f"{self.strerror} [Errno {self.errno}: {os.strerror(self.errno)}]"
+        return f"{self.strerror} [Errno {self.errno}: {os.strerror(self.errno or 0)}]"
 
 
 class AddressInUseError(BindError):

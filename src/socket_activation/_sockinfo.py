@@ -44,13 +44,17 @@ class SocketInfo:
         return self.type == socket.SOCK_DGRAM
 
 
+# SOCK_* value -> the suffix of kind names ("unix-stream", "vsock-dgram")
+_TYPE_SUFFIX: dict[int, str] = {
+    socket.SOCK_STREAM: "stream",
+    socket.SOCK_DGRAM: "dgram",
+    socket.SOCK_SEQPACKET: "seqpacket",
+}
+
+
 def kind_of(family: int, type_: int) -> str:
     """The short kind name of a socket family and type: ``tcp``, ``udp``, ``unix-stream``, ..."""
-    suffix = {
-        socket.SOCK_STREAM: "stream",
-        socket.SOCK_DGRAM: "dgram",
-        socket.SOCK_SEQPACKET: "seqpacket",
-    }.get(socket.SocketKind(type_) if type_ in iter(socket.SocketKind) else type_)
+    suffix = _TYPE_SUFFIX.get(type_)
     if family in (socket.AF_INET, socket.AF_INET6):
         if type_ == socket.SOCK_STREAM:
             return "tcp"
