@@ -173,6 +173,8 @@ class ListenAddress:
                 )
             host = m["host"]
             try:
+                if "%" in host:  # systemd wants the scope after the port (R64)
+                    raise ValueError(host)
                 ip = ipaddress.IPv6Address(host)
             except ValueError:
                 raise AddressError(
