@@ -17,6 +17,8 @@ keeps working, and ``errno`` is kept on every ``OSError`` leaf::
     │   └── UnixPathError                 something that is not a stale socket sits at the path,
     │                                     or the path is too long
     ├── NotifyError(OSError)              sending to NOTIFY_SOCKET failed
+    ├── NotifyMessageError(ValueError)    a notification refused before sending: the manager
+    │                                     would drop it (size, NUL, fd count, bad FDNAME)
     ├── LaunchdError(OSError)             launch_activate_socket failed with an unexpected errno
     └── HandoffError(RuntimeError)        a zero-downtime upgrade could not be completed
 
@@ -38,6 +40,7 @@ __all__ = [
     "InheritedSocketError",
     "LaunchdError",
     "NotifyError",
+    "NotifyMessageError",
     "SocketActivationError",
     "UnitFileError",
     "UnixPathError",
@@ -135,3 +138,11 @@ class LaunchdError(SocketActivationError, OSError):
 
 class HandoffError(SocketActivationError, RuntimeError):
     """A zero-downtime upgrade could not be completed; the old process keeps serving."""
+
+
+class NotifyMessageError(SocketActivationError, ValueError):
+    """A notification refused before sending, because the manager would drop it silently.
+
+    Over 4096 bytes, an embedded NUL, more than 253 fds, a multi-line ``STATUS=``, or an invalid
+    ``FDNAME=``; the message names the offending value.
+    """
