@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -23,7 +25,9 @@ from socket_activation import AddressError, AddressKind, ListenAddress, Transpor
         pytest.param(
             "seqpacket:/run/s", AddressKind.UNIX, Transport.SEQPACKET, "unix-seqpacket", id="seq"
         ),
-        pytest.param("datagram:@log", AddressKind.ABSTRACT, Transport.DATAGRAM, "unix-dgram", id="ad"),
+        pytest.param(
+            "datagram:@log", AddressKind.ABSTRACT, Transport.DATAGRAM, "unix-dgram", id="ad"
+        ),
         pytest.param("vsock:2:1234", AddressKind.VSOCK, Transport.STREAM, "vsock-stream", id="vs"),
         pytest.param("vsock::1234", AddressKind.VSOCK, Transport.STREAM, "vsock-stream", id="vsa"),
     ],
@@ -78,7 +82,7 @@ def test_invalid_addresses_raise_with_the_input_quoted(text: str, fragment: str)
 def test_port_zero_is_refused_in_unit_file_mode() -> None:
     """systemd refuses port 0 in Listen*= (R65); the library allows it elsewhere."""
     assert ListenAddress.parse("0").port == 0
-    with pytest.raises(AddressError, match="out of range 1..65535"):
+    with pytest.raises(AddressError, match=r"out of range 1\.\.65535"):
         ListenAddress.parse("127.0.0.1:0", allow_port_zero=False)
 
 
@@ -110,7 +114,5 @@ def test_any_valid_address_round_trips(body: str, prefix: str) -> None:
 @given(st.text(max_size=60))
 def test_arbitrary_text_only_ever_raises_address_error(text: str) -> None:
     """No input makes the parser fail with anything but AddressError."""
-    try:
+    with contextlib.suppress(AddressError):
         ListenAddress.parse(text)
-    except AddressError:
-        pass

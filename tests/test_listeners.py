@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-import socket_activation.listeners as listeners_module
+import socket_activation._bind as bind_module
 from socket_activation import (
     AddressInUseError,
     BindError,
@@ -148,7 +148,7 @@ def test_partial_failure_closes_every_socket_already_made(
     """If the third worker's bind fails, the first two are closed before the error escapes."""
     require(has_so_reuseport(), "SO_REUSEPORT not available")
     made: list[socket.socket] = []
-    real = listeners_module.bind_address
+    real = bind_module.bind_address
     calls = iter(range(100))
 
     def failing_third(*args: object, **kwargs: object) -> socket.socket:
@@ -158,7 +158,7 @@ def test_partial_failure_closes_every_socket_already_made(
         made.append(sock)
         return sock
 
-    monkeypatch.setattr(listeners_module, "bind_address", failing_third)
+    monkeypatch.setattr(bind_module, "bind_address", failing_third)
     with pytest.raises(BindError, match="injected"):
         create_listeners(ServerConfig(port=0), 4)
     assert len(made) == 3

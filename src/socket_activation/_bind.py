@@ -14,6 +14,7 @@ The single place where the library creates listening sockets of its own. Guarant
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import os
 import socket
@@ -27,6 +28,8 @@ from ._errors import AddressInUseError, BindError, UnixPathError
 __all__ = [
     "BindOptions",
     "bind_address",
+    "bind_workers",
+    "close_all",
     "forget_unix_socket",
     "has_so_reuseport",
     "owns_unix_socket",
@@ -96,6 +99,41 @@ def bind_address(address: ListenAddress, options: BindOptions | None = None) -> 
     if address.kind in (AddressKind.UNIX, AddressKind.ABSTRACT):
         return _bind_unix(address, opts)
     return _bind_vsock(address, opts)
+
+
+def bind_workers(
+    address: ListenAddress, options: BindOptions, count: int, *, shared: bool = False
+) -> list[socket.socket]:
+    """Sockets for *count* workers on *address*.
+
+    A Unix or vsock address, ``count == 1``, ``shared`` or no ``SO_REUSEPORT``: one socket
+    returned *count* times. Otherwise one ``SO_REUSEPORT`` socket per worker, after a probe bind
+    WITHOUT ``SO_REUSEPORT``: if another process holds the address (perhaps in a reuseport
+    group of its own), this fails with EADDRINUSE instead of silently joining its group
+    (moq #2960). On failure part-way every socket already made is closed.
+    """
+    if count < 1:
+        raise ValueError(f"count must be a positive integer, got {count!r}")
+    if not address.is_inet or count == 1 or shared or not has_so_reuseport():
+        return [bind_address(address, options)] * count
+    probe = bind_address(address, dataclasses.replace(options, backlog=1, reuse_port=False))
+    address = address.with_port(probe.getsockname()[1])
+    probe.close()
+    grouped = dataclasses.replace(options, reuse_port=True)
+    made: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            made.append(bind_address(address, grouped))
+    except BaseException:
+        close_all(made)
+        raise
+    return made
+
+
+def close_all(sockets: list[socket.socket]) -> None:
+    """Close each distinct socket of *sockets* once (worker lists repeat shared sockets)."""
+    for sock in {id(s): s for s in sockets}.values():
+        sock.close()
 
 
 # -- IP ----------------------------------------------------------------------------------------

@@ -22,7 +22,14 @@ import socket
 from typing import Protocol
 
 from ._address import AddressKind, ListenAddress, Transport
-from ._bind import BindOptions, bind_address, has_so_reuseport, remove_unix_socket
+from ._bind import (
+    BindOptions,
+    bind_address,
+    bind_workers,
+    close_all,
+    has_so_reuseport,
+    remove_unix_socket,
+)
 from ._errors import AddressInUseError
 
 __all__ = [
@@ -63,13 +70,9 @@ def _address_of(config: ListenerConfig, transport: Transport) -> ListenAddress:
     return ListenAddress.parse(f"{host}:{config.port}", transport)
 
 
-def _options(config: ListenerConfig, *, reuse_port: bool = False) -> BindOptions:
+def _options(config: ListenerConfig) -> BindOptions:
     mode = getattr(config, "socket_mode", None)
-    return BindOptions(
-        backlog=config.backlog,
-        socket_mode=0o660 if mode is None else int(mode),
-        reuse_port=reuse_port,
-    )
+    return BindOptions(backlog=config.backlog, socket_mode=0o660 if mode is None else int(mode))
 
 
 def bound_port(sock: socket.socket) -> int:
@@ -132,27 +135,7 @@ def _check_count(count: int) -> None:
 def _bind_many(
     address: ListenAddress, config: ListenerConfig, count: int, *, shared: bool
 ) -> list[socket.socket]:
-    if address.is_unix or count == 1 or shared or not has_so_reuseport():
-        return [bind_address(address, _options(config))] * count
-    # Bind once WITHOUT SO_REUSEPORT first: if another process holds the address (perhaps with
-    # SO_REUSEPORT), this fails with EADDRINUSE instead of joining its group (moq #2960).
-    probe = bind_address(address, BindOptions(backlog=1))
-    if address.is_inet:
-        address = address.with_port(bound_port(probe))
-    probe.close()
-    made: list[socket.socket] = []
-    try:
-        for _ in range(count):
-            made.append(bind_address(address, _options(config, reuse_port=True)))
-    except BaseException:
-        _close_all(made)
-        raise
-    return made
-
-
-def _close_all(sockets: list[socket.socket]) -> None:
-    for sock in {id(s): s for s in sockets}.values():
-        sock.close()
+    return bind_workers(address, _options(config), count, shared=shared)
 
 
 def create_tcp_udp_listeners(
@@ -174,12 +157,12 @@ def create_tcp_udp_listeners(
         try:
             udp = _bind_many(udp_address, config, count, shared=False)
         except AddressInUseError:
-            _close_all(tcp)
+            close_all(tcp)
             if config.port != 0:
                 raise
             continue
         except BaseException:
-            _close_all(tcp)
+            close_all(tcp)
             raise
         return tcp, udp
     raise AddressInUseError(

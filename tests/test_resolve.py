@@ -1,0 +1,293 @@
+"""The resolver: inherited sockets first, matched to the config; the rest bound."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from socket_activation import ServerConfig, _systemd
+from socket_activation._resolve import resolve
+from socket_activation._sockinfo import describe_fd
+from socket_activation._systemd import InheritedFd, SystemdActivation, _reset_cache
+from tests.conftest import require_tool
+
+
+@pytest.fixture(autouse=True)
+def fresh_snapshot() -> Iterator[None]:
+    _reset_cache()
+    yield
+    _reset_cache()
+
+
+class Passed:
+    """Real sockets standing in for what a service manager passed."""
+
+    def __init__(self) -> None:
+        self.sockets: list[socket.socket] = []
+        self.names: list[str] = []
+
+    def tcp(self, name: str = "unknown", host: str = "127.0.0.1") -> socket.socket:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.bind((host, 0))
+        sock.listen()
+        return self._add(sock, name)
+
+    def udp(self, name: str = "unknown", host: str = "127.0.0.1") -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind((host, 0))
+        return self._add(sock, name)
+
+    def unix(self, path: str, name: str = "unknown") -> socket.socket:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(path)
+        sock.listen()
+        return self._add(sock, name)
+
+    def _add(self, sock: socket.socket, name: str) -> socket.socket:
+        self.sockets.append(sock)
+        self.names.append(name)
+        return sock
+
+    def activation(self) -> SystemdActivation:
+        fds = tuple(
+            InheritedFd(s.fileno(), n, describe_fd(s.fileno()))
+            for s, n in zip(self.sockets, self.names, strict=True)
+        )
+        return SystemdActivation("systemd", fds)
+
+    def close(self) -> None:
+        for sock in self.sockets:
+            sock.close()
+
+
+@pytest.fixture
+def passed() -> Iterator[Passed]:
+    p = Passed()
+    yield p
+    # resolve() wrapped the inherited fds in socket objects of its own: let go of those, so
+    # each fd is closed once, by its original owner
+    for wrapped in _systemd._wrapped.values():
+        wrapped.detach()
+    p.close()
+
+
+def port(sock: socket.socket) -> int:
+    return int(sock.getsockname()[1])
+
+
+def test_defaults_only_serve_everything_inherited_and_bind_nothing(passed: Passed) -> None:
+    """With no address configured, what the manager passed is the configuration."""
+    web = passed.tcp("web")
+    dns = passed.udp("dns")
+    res = resolve(ServerConfig(), systemd=passed.activation())
+    assert [(s.fd, s.name, s.kind, s.source) for s in res] == [
+        (web.fileno(), "web", "tcp", "systemd"),
+        (dns.fileno(), "dns", "udp", "systemd"),
+    ]
+    assert res.sockets[0].address == f"127.0.0.1:{port(web)}"
+    assert res.sockets[0].listening
+    assert not res.sockets[1].listening
+    assert res.activated
+
+
+def test_matched_by_name_first(passed: Passed) -> None:
+    """A configured socket takes the inherited fd with its FileDescriptorName."""
+    passed.tcp("api")
+    metrics = passed.tcp("metrics")
+    config = ServerConfig(listen=[{"address": "127.0.0.1:9999", "name": "metrics"}])
+    res = resolve(config, systemd=passed.activation())
+    assert [(s.fd, s.name) for s in res] == [(metrics.fileno(), "metrics")]
+    assert any("'api'" in n and "not served" in n for n in res.notes)
+
+
+def test_matched_by_address_with_normalised_any_and_v4_mapped(passed: Passed) -> None:
+    """'[::]:P' in the config matches an inherited 0.0.0.0:P; names absent."""
+    sock = passed.tcp(host="0.0.0.0")
+    config = ServerConfig(listen=[f"[::]:{port(sock)}"])
+    res = resolve(config, systemd=passed.activation())
+    assert [s.fd for s in res] == [sock.fileno()]
+    assert res.notes == ()
+
+
+def test_address_match_beats_order(passed: Passed) -> None:
+    """Two unnamed fds: each configured address gets its own, not the first in order."""
+    a = passed.tcp()
+    b = passed.tcp()
+    config = ServerConfig(listen=[f"127.0.0.1:{port(b)}", f"127.0.0.1:{port(a)}"])
+    res = resolve(config, systemd=passed.activation())
+    assert [s.fd for s in res] == [b.fileno(), a.fileno()]
+
+
+def test_matched_by_order_when_nothing_else_matches_and_noted(passed: Passed) -> None:
+    """Unnamed fds whose addresses differ serve configured ones by order, with a note."""
+    a = passed.tcp()
+    config = ServerConfig(listen=["127.0.0.1:1"])
+    res = resolve(config, systemd=passed.activation())
+    assert [s.fd for s in res] == [a.fileno()]
+    assert any("by order" in n for n in res.notes)
+
+
+def test_missing_sockets_are_bound_and_extra_ones_reported(passed: Passed) -> None:
+    """A configured address nobody passed is bound; a passed fd nobody asked for is noted."""
+    web = passed.tcp("web")
+    passed.tcp("stray")
+    config = ServerConfig(
+        listen=[{"address": "127.0.0.1:0", "name": "web"}, {"address": "127.0.0.1:0", "name": "x"}]
+    )
+    res = resolve(config, systemd=passed.activation())
+    try:
+        assert [(s.name, s.source) for s in res] == [("web", "systemd"), ("x", "bound")]
+        assert res.sockets[0].fd == web.fileno()
+        assert any("'stray'" in n and "not served" in n for n in res.notes)
+    finally:
+        res.close()
+
+
+def test_kind_must_match_a_tcp_config_never_takes_a_udp_fd(passed: Passed) -> None:
+    """An inherited UDP socket named 'web' does not serve a configured TCP 'web'."""
+    passed.udp("web")
+    config = ServerConfig(listen=[{"address": "127.0.0.1:0", "name": "web"}])
+    res = resolve(config, systemd=passed.activation())
+    try:
+        assert [(s.kind, s.source) for s in res] == [("tcp", "bound")]
+    finally:
+        res.close()
+
+
+def test_http3_takes_the_inherited_datagram_socket(passed: Passed) -> None:
+    """With http3, the UDP twin is the inherited datagram socket on the same address."""
+    tcp = passed.tcp()
+    udp = passed.udp()
+    config = ServerConfig(host="127.0.0.1", port=port(tcp), http3=True)
+    # the UDP socket has another port: matched by order, as UDP
+    res = resolve(config, systemd=passed.activation())
+    assert [(s.fd, s.kind) for s in res] == [(tcp.fileno(), "tcp"), (udp.fileno(), "udp")]
+
+
+def test_not_activated_binds_the_config(tmp_path: Path) -> None:
+    """Without inherited fds every configured socket is bound, TCP and UDP on one port."""
+    config = ServerConfig(port=0, http3=True)
+    res = resolve(config, systemd=SystemdActivation("", ()), launchd=False)
+    try:
+        assert [(s.kind, s.source) for s in res] == [("tcp", "bound"), ("udp", "bound")]
+        assert len({s.socket.getsockname()[1] for s in res}) == 1
+        assert not res.activated
+    finally:
+        res.close()
+    assert all(s.socket.fileno() == -1 for s in res)
+
+
+def test_workers_get_reuseport_sockets_when_bound_and_shared_ones_when_inherited(
+    passed: Passed,
+) -> None:
+    """Bound: one SO_REUSEPORT socket per worker. Inherited: every worker shares the fd."""
+    res = resolve(ServerConfig(port=0, workers=3), systemd=SystemdActivation("", ()))
+    try:
+        assert len({s.fileno() for s in res.sockets[0].workers}) == 3
+        assert len({id(res.for_worker(i)[0]) for i in range(3)}) == 3
+    finally:
+        res.close()
+    sock = passed.tcp()
+    res = resolve(ServerConfig(workers=3), systemd=passed.activation())
+    assert {s.fileno() for s in res.sockets[0].workers} == {sock.fileno()}
+
+
+def test_bind_failure_closes_what_was_already_bound() -> None:
+    """If the second socket cannot be bound, the first is closed before the error escapes."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        config = ServerConfig(listen=["127.0.0.1:0", f"127.0.0.1:{port(taken)}"])
+        before = _open_fds()
+        with pytest.raises(OSError, match="already in use"):
+            resolve(config, systemd=SystemdActivation("", ()))
+        assert _open_fds() == before
+
+
+def _open_fds() -> set[int]:
+    return {int(p.name) for p in Path("/proc/self/fd").iterdir()}
+
+
+def test_inherited_sockets_are_not_relistened_and_kept_unchanged(passed: Passed) -> None:
+    """resolve never calls listen() again or changes options, except non-blocking mode."""
+    sock = passed.tcp()
+    backlog_before = _listen_backlog(sock)
+    first = resolve(ServerConfig(), systemd=passed.activation(), nonblocking=False)
+    assert first.sockets[0].socket.getblocking() is True
+    again = resolve(ServerConfig(), systemd=passed.activation())
+    assert again.sockets[0].socket is first.sockets[0].socket, "one owner per fd"
+    assert again.sockets[0].socket.getblocking() is False
+    assert _listen_backlog(sock) == backlog_before, "listen() was not called again"
+
+
+def _listen_backlog(sock: socket.socket) -> int:
+    """The accept-queue limit of a listening TCP socket: `ss -ltn` shows it as Send-Q."""
+    out = subprocess.run(
+        [require_tool("ss"), "-ltnH", f"sport = :{port(sock)}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    return int(out[2])
+
+
+CHILD = """
+import json, os, socket, subprocess, sys
+from socket_activation._resolve import resolve
+res = resolve()
+child = subprocess.run(
+    [sys.executable, "-c",
+     "import os, json, stat\n"
+     "def sock(f):\n"
+     "    try: return stat.S_ISSOCK(os.fstat(f).st_mode)\n"
+     "    except OSError: return False\n"
+     "print(json.dumps({'env': sorted(k for k in os.environ if k.startswith('LISTEN_')),"
+     " 'sockets': [f for f in range(64) if sock(f)]}))"],
+    capture_output=True, text=True, check=True)
+print(json.dumps({"sockets": [s.to_dict() for s in res], "child": json.loads(child.stdout)}))
+"""
+
+
+def test_nothing_leaks_to_children_after_resolve() -> None:
+    """After resolve, a subprocess child sees no LISTEN_* and none of the passed fds."""
+    import json
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        fd = sock.fileno()
+        code = (
+            f"import os; os.dup2({fd}, 3); os.environ['LISTEN_PID'] = str(os.getpid()); "
+            "os.environ['LISTEN_FDS'] = '1'; os.environ['LISTEN_FDNAMES'] = 'web'\n" + CHILD
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            pass_fds=[fd],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        ).stdout
+    report = json.loads(out)
+    assert report["sockets"][0]["fd"] == 3
+    assert report["sockets"][0]["name"] == "web"
+    assert report["child"]["env"] == []
+    assert report["child"]["sockets"] == []
+
+
+def test_unix_socket_matched_by_path(passed: Passed) -> None:
+    """A configured Unix path matches the inherited socket bound there."""
+    path = f"/tmp/sa-{uuid.uuid4().hex[:8]}.sock"
+    try:
+        sock = passed.unix(path)
+        res = resolve(ServerConfig(uds=path), systemd=passed.activation())
+        assert [(s.fd, s.kind, s.address) for s in res] == [(sock.fileno(), "unix-stream", path)]
+    finally:
+        Path(path).unlink(missing_ok=True)
