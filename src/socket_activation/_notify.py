@@ -52,6 +52,7 @@ __all__ = [
     "ready",
     "reloading",
     "status",
+    "status_line",
     "stopping",
     "watchdog_ping",
     "watchdog_trigger",
@@ -324,7 +325,7 @@ def ready(*, status: str | None = None, environ: Mapping[str, str] | None = None
     """``READY=1`` (with ``STATUS=`` when *status* is given): start-up is complete."""
     lines = ["READY=1"]
     if status is not None:
-        lines.append(_status_line(status))
+        lines.append(status_line(status))
     return notify("\n".join(lines), environ=environ)
 
 
@@ -339,7 +340,8 @@ def stopping(*, environ: Mapping[str, str] | None = None) -> NotifyResult:
     return notify("STOPPING=1", environ=environ)
 
 
-def _status_line(text: str) -> str:
+def status_line(text: str) -> str:
+    """``STATUS=<text>``, refused (NotifyMessageError) unless *text* is a single line."""
     # the manager splits messages on both '\n' and '\r': a second line would become a new key
     if "\n" in text or "\r" in text:
         raise NotifyMessageError(f"STATUS= must be a single line, got {text!r}")
@@ -348,7 +350,7 @@ def _status_line(text: str) -> str:
 
 def status(text: str, *, environ: Mapping[str, str] | None = None) -> NotifyResult:
     """``STATUS=<text>``: one line shown by ``systemctl status``; ``""`` clears it (R43)."""
-    return notify(_status_line(text), environ=environ)
+    return notify(status_line(text), environ=environ)
 
 
 # errno values the manager accepts in ERRNO= (systemd's ERRNO_MAX)
