@@ -1,16 +1,13 @@
 """socket-activation: a server's listening sockets, the way production runs it.
 
-Re-exports only. Heavy modules (pydantic, config sources, asyncio) load on first use, so an
-activated start-up pays for nothing it does not touch.
+Re-exports only, every one of them loaded on first use (PEP 562): an activated start-up pays
+for what it touches and nothing else (pydantic, config sources, asyncio, even ``re``).
 """
 
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING, Any
 
-from ._address import AddressKind, ListenAddress, Transport
 from ._errors import (
     ActivationError,
     AddressError,
@@ -21,34 +18,71 @@ from ._errors import (
     InheritedSocketError,
     LaunchdError,
     NotifyError,
+    NotifyMessageError,
     SocketActivationError,
     UnitFileError,
     UnixPathError,
 )
-from .listeners import (
-    cleanup_unix_socket,
-    create_listener,
-    create_listeners,
-    create_udp_listener,
-    create_udp_listeners,
-    has_so_reuseport,
-)
+from ._version import __version__
+
+TYPE_CHECKING = False  # typing costs milliseconds at import; type checkers treat this as True
 
 if TYPE_CHECKING:
+    from typing import Any
+
+    from ._address import AddressKind, ListenAddress, Transport
+    from ._resolve import Resolution, ResolvedSocket, resolve
+    from ._systemd import (
+        SD_LISTEN_FDS_START,
+        InheritedFd,
+        SystemdActivation,
+        listen_fds,
+        listen_fds_with_names,
+        systemd_activation,
+    )
     from .config import ListenSpec, ServerConfig
+    from .listeners import (
+        cleanup_unix_socket,
+        create_listener,
+        create_listeners,
+        create_tcp_udp_listeners,
+        create_udp_listener,
+        create_udp_listeners,
+        has_so_reuseport,
+    )
 
-try:
-    __version__ = version("socket-activation")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0"
-
-# name -> module that defines it; imported on first attribute access (PEP 562).
+# name -> module that defines it
 _LAZY: dict[str, str] = {
-    "ServerConfig": ".config",
-    "ListenSpec": ".config",
+    **dict.fromkeys(("AddressKind", "ListenAddress", "Transport"), "._address"),
+    **dict.fromkeys(("Resolution", "ResolvedSocket", "resolve"), "._resolve"),
+    **dict.fromkeys(
+        (
+            "SD_LISTEN_FDS_START",
+            "InheritedFd",
+            "SystemdActivation",
+            "listen_fds",
+            "listen_fds_with_names",
+            "systemd_activation",
+        ),
+        "._systemd",
+    ),
+    **dict.fromkeys(("ListenSpec", "ServerConfig"), ".config"),
+    **dict.fromkeys(
+        (
+            "cleanup_unix_socket",
+            "create_listener",
+            "create_listeners",
+            "create_tcp_udp_listeners",
+            "create_udp_listener",
+            "create_udp_listeners",
+            "has_so_reuseport",
+        ),
+        ".listeners",
+    ),
 }
 
 __all__ = [
+    "SD_LISTEN_FDS_START",
     "ActivationError",
     "AddressError",
     "AddressInUseError",
@@ -56,13 +90,18 @@ __all__ = [
     "BindError",
     "ConfigError",
     "HandoffError",
+    "InheritedFd",
     "InheritedSocketError",
     "LaunchdError",
     "ListenAddress",
     "ListenSpec",
     "NotifyError",
+    "NotifyMessageError",
+    "Resolution",
+    "ResolvedSocket",
     "ServerConfig",
     "SocketActivationError",
+    "SystemdActivation",
     "Transport",
     "UnitFileError",
     "UnixPathError",
@@ -70,9 +109,14 @@ __all__ = [
     "cleanup_unix_socket",
     "create_listener",
     "create_listeners",
+    "create_tcp_udp_listeners",
     "create_udp_listener",
     "create_udp_listeners",
     "has_so_reuseport",
+    "listen_fds",
+    "listen_fds_with_names",
+    "resolve",
+    "systemd_activation",
 ]
 
 

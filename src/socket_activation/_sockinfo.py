@@ -10,12 +10,13 @@ import errno
 import os
 import socket
 import stat
-from dataclasses import dataclass
+
+from ._record import record
 
 __all__ = ["SocketInfo", "describe_fd", "describe_socket", "format_sockaddr", "kind_of"]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SocketInfo:
     """A socket as the kernel reports it.
 
