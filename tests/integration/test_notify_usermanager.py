@@ -18,24 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import require, require_root
-from tests.integration.usermanager import UserManager, exec_quote, sandbox_unavailable_reason
+from tests.integration.usermanager import UserManager, exec_quote
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SERVICE = Path(__file__).with_name("notify_service.py")
 SRC = Path(__file__).resolve().parents[2] / "src"
 RESTARTS = 5
-
-
-@pytest.fixture(scope="module")
-def user_manager() -> Iterator[UserManager]:
-    """One sandboxed user manager for this module (skips, or fails under CI, where impossible)."""
-    require_root()
-    reason = sandbox_unavailable_reason()
-    require(reason is None, f"no sandboxed systemd user manager here: {reason}")
-    with UserManager.start() as manager:
-        yield manager
 
 
 @pytest.fixture
@@ -58,19 +47,20 @@ def service_unit(*args: str, extra: str = "") -> str:
     )
 
 
-def start_unit(manager: UserManager, stem: str, text: str) -> str:
-    unit = f"{manager.unique_name(stem)}.service"
+def start_unit(manager: UserManager, prefix: str, stem: str, text: str) -> str:
+    """Write and load ``{prefix}-{stem}.service`` (user_units stops it after the test)."""
+    unit = f"{prefix}-{stem}.service"
     manager.write_unit(unit, text)
     manager.daemon_reload()
     return unit
 
 
 def test_notify_service_is_active_only_after_ready(
-    user_manager: UserManager, scratch: Path
+    user_manager: UserManager, user_units: str, scratch: Path
 ) -> None:
     """R60: a Type=notify unit stays activating until READY=1, then is active with its STATUS=."""
     trigger = scratch / "go"
-    unit = start_unit(user_manager, "ready", service_unit("ready", str(trigger)))
+    unit = start_unit(user_manager, user_units, "ready", service_unit("ready", str(trigger)))
     try:
         user_manager.systemctl("start", "--no-block", unit)
         user_manager.wait_for(unit, "SubState", "start")
@@ -83,11 +73,17 @@ def test_notify_service_is_active_only_after_ready(
         user_manager.systemctl("stop", unit, check=False)
 
 
-def test_watchdog_kills_a_hung_loop_and_spares_a_healthy_one(user_manager: UserManager) -> None:
+def test_watchdog_kills_a_hung_loop_and_spares_a_healthy_one(
+    user_manager: UserManager, user_units: str
+) -> None:
     """R51: with WatchdogSec=1 a blocked asyncio loop stops pinging and fails Result=watchdog."""
     extra = "WatchdogSec=1\nRestart=no\n"
-    healthy = start_unit(user_manager, "wd-ok", service_unit("watchdog", "healthy", extra=extra))
-    hung = start_unit(user_manager, "wd-hang", service_unit("watchdog", "hang", extra=extra))
+    healthy = start_unit(
+        user_manager, user_units, "wd-ok", service_unit("watchdog", "healthy", extra=extra)
+    )
+    hung = start_unit(
+        user_manager, user_units, "wd-hang", service_unit("watchdog", "hang", extra=extra)
+    )
     try:
         user_manager.systemctl("start", healthy, hung)
         user_manager.wait_for(hung, "Result", "watchdog", timeout=20)
@@ -135,14 +131,14 @@ class Client:
 
 
 def test_fd_store_keeps_the_listening_socket_across_restarts(
-    user_manager: UserManager, scratch: Path
+    user_manager: UserManager, user_units: str, scratch: Path
 ) -> None:
     """R53/R56: with FileDescriptorStoreMax= and no .socket unit, restarts keep the same socket
     (same inode) and a client connecting throughout is always served, never refused."""
     port = _free_port()
     report = scratch / "report.jsonl"
     text = service_unit("fdstore", str(port), str(report), extra="FileDescriptorStoreMax=4\n")
-    unit = start_unit(user_manager, "fdstore", text)
+    unit = start_unit(user_manager, user_units, "fdstore", text)
     client = Client(port)
     try:
         user_manager.systemctl("start", unit)
