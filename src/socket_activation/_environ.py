@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from ._errors import ActivationError
+from ._record import record
 
 __all__ = [
     "LISTEN_FDNAMES",
@@ -238,7 +238,7 @@ def split_fdnames(text: str) -> list[str]:
     return names
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ListenEnv:
     """What the LISTEN_* variables say, before any fd is touched.
 

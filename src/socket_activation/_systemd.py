@@ -22,7 +22,6 @@ import fcntl
 import os
 import socket
 from collections.abc import Mapping, MutableMapping
-from dataclasses import dataclass, field
 
 from ._environ import (
     LISTEN_FDS,
@@ -33,6 +32,7 @@ from ._environ import (
     parse_listen_env,
 )
 from ._errors import ActivationError, InheritedSocketError
+from ._record import record
 from ._sockinfo import SocketInfo, describe_fd
 
 __all__ = [
@@ -182,7 +182,7 @@ def listen_fds_with_names(
 _wrapped: dict[int, _Socket] = {}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class InheritedFd:
     """One fd handed to this process, with its name and what the kernel says it is.
 
@@ -241,7 +241,7 @@ class InheritedFd:
         return sock
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SystemdActivation:
     """What the service manager passed to this process, read once.
 
@@ -256,9 +256,6 @@ class SystemdActivation:
     notes: tuple[str, ...] = ()
     remote_addr: str | None = None
     remote_port: int | None = None
-    _by_name: dict[str, tuple[InheritedFd, ...]] = field(
-        default_factory=dict, repr=False, compare=False
-    )
 
     @property
     def activated(self) -> bool:
@@ -277,22 +274,20 @@ class SystemdActivation:
 
     def named(self, name: str) -> tuple[InheritedFd, ...]:
         """The passed sockets named *name* in LISTEN_FDNAMES (several fds may share a name)."""
-        found = self._by_name.get(name)
-        if found is None:
-            found = tuple(entry for entry in self.fds if entry.name == name and entry.is_socket)
-            self._by_name[name] = found
-        return found
+        return tuple(entry for entry in self.fds if entry.name == name and entry.is_socket)
 
     def of_kind(self, kind: str) -> tuple[InheritedFd, ...]:
         """The passed sockets of one kind: ``tcp``, ``udp``, ``unix-stream``, ..."""
         return tuple(entry for entry in self.fds if entry.kind == kind)
 
 
-@dataclass
 class _Cache:
-    pid: int
-    raw: dict[str, str]
-    results: dict[bool, SystemdActivation | ActivationError]
+    """The process-wide snapshot: raw variables as first read, answers per trust_pid1."""
+
+    def __init__(self, pid: int, raw: dict[str, str]) -> None:
+        self.pid = pid
+        self.raw = raw
+        self.results: dict[bool, SystemdActivation | ActivationError] = {}
 
 
 _cache: _Cache | None = None
@@ -328,7 +323,7 @@ def systemd_activation(*, trust_pid1: bool = False) -> SystemdActivation:
     pid = os.getpid()
     if _cache is None or _cache.pid != pid:
         _wrapped.clear()
-        _cache = _Cache(pid, _snapshot_environ(), {})
+        _cache = _Cache(pid, _snapshot_environ())
     result = _cache.results.get(trust_pid1)
     if result is None:
         try:
