@@ -18,10 +18,13 @@ Errors are :class:`~socket_activation.ActivationError` carrying the errno libsys
 from __future__ import annotations
 
 import errno
-from collections.abc import Mapping
 
 from ._errors import ActivationError
 from ._record import record
+
+TYPE_CHECKING = False  # typing/collections cost milliseconds; type checkers treat this as True
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = [
     "LISTEN_FDNAMES",

@@ -21,7 +21,6 @@ import errno
 import fcntl
 import os
 import socket
-from collections.abc import Mapping, MutableMapping
 
 from ._environ import (
     LISTEN_FDS,
@@ -34,6 +33,10 @@ from ._environ import (
 from ._errors import ActivationError, InheritedSocketError
 from ._record import record
 from ._sockinfo import SocketInfo, describe_fd
+
+TYPE_CHECKING = False  # typing/collections cost milliseconds; type checkers treat this as True
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = [
     "SD_LISTEN_FDS_START",
@@ -114,9 +117,10 @@ def _set_cloexec(fd: int) -> None:
 def _unset(environ: Mapping[str, str] | None) -> None:
     """Remove the LISTEN_* variables: from os.environ (and so the C environment) or *environ*."""
     target: Mapping[str, str] = os.environ if environ is None else environ
-    if isinstance(target, MutableMapping):
+    pop = getattr(target, "pop", None)  # a mutable mapping; a read-only one is left as is
+    if callable(pop):
         for name in LISTEN_VARIABLES:
-            target.pop(name, None)
+            pop(name, None)
 
 
 def _listen(
