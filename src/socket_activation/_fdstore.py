@@ -14,7 +14,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from ._errors import NotifyMessageError
-from ._notify import HasFileno, NotifyResult, notify
+from ._notify import NotifyResult, notify
+
+TYPE_CHECKING = False  # typing costs milliseconds at import; type checkers treat this as True
+if TYPE_CHECKING:
+    from ._notify import HasFileno
 
 __all__ = ["FDNAME_MAX", "check_fdname", "fdstore_add", "fdstore_remove"]
 

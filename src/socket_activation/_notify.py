@@ -29,15 +29,23 @@ import socket
 import struct
 import time
 from collections.abc import Mapping, MutableMapping, Sequence
-from dataclasses import dataclass
-from typing import Protocol
 
 from ._errors import NotifyError, NotifyMessageError
 from ._numbers import ParseIntError, safe_atou
+from ._record import record
+
+TYPE_CHECKING = False  # typing costs milliseconds at import; type checkers treat this as True
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    class HasFileno(Protocol):
+        """Anything with ``fileno()``: a socket, a file."""
+
+        def fileno(self) -> int: ...
+
 
 __all__ = [
     "MAX_MESSAGE_BYTES",
-    "HasFileno",
     "NOTIFY_SOCKET",
     "SCM_MAX_FD",
     "NotifyAddress",
@@ -93,11 +101,7 @@ class NotifyResult(enum.Enum):
         return self is NotifyResult.SENT
 
 
-class HasFileno(Protocol):
-    def fileno(self) -> int: ...
-
-
-@dataclass(frozen=True)
+@record
 class NotifyAddress:
     """A parsed ``NOTIFY_SOCKET``: family, socket type (0 = unspecified) and sockaddr."""
 

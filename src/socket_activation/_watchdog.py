@@ -20,12 +20,12 @@ import contextlib
 import errno
 import os
 from collections.abc import AsyncIterator, Callable, Mapping, MutableMapping
-from typing import TYPE_CHECKING
 
 from ._errors import ActivationError
 from ._notify import watchdog_ping
 from ._numbers import ParseIntError, parse_pid, safe_atou64
 
+TYPE_CHECKING = False  # typing costs milliseconds at import; type checkers treat this as True
 if TYPE_CHECKING:
     import asyncio
     import threading
