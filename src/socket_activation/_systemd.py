@@ -18,7 +18,6 @@ asyncio).
 from __future__ import annotations
 
 import errno
-import fcntl
 import os
 import socket
 
@@ -53,6 +52,8 @@ REMOTE_PORT = "REMOTE_PORT"
 _PID_FS_MAGIC = 0x50494446
 # Name given to an inetd-style socket on stdin (StandardInput=socket, --inetd).
 INETD_NAME = "stdin"
+# Below this many passed fds, every one is examined without asking for the open-file limit.
+_FEW_FDS = 1024
 # The socket class, spelled once: inside InheritedFd the name ``socket`` is its method.
 _Socket = socket.socket
 
@@ -108,10 +109,11 @@ def _parse(
 
 
 def _set_cloexec(fd: int) -> None:
-    """Set FD_CLOEXEC on *fd*, as libsystemd's fd_cloexec(fd, true)."""
-    flags = fcntl.fcntl(fd, fcntl.F_GETFD)
-    if not flags & fcntl.FD_CLOEXEC:
-        fcntl.fcntl(fd, fcntl.F_SETFD, flags | fcntl.FD_CLOEXEC)
+    """Set FD_CLOEXEC on *fd*, as libsystemd's fd_cloexec(fd, true); EBADF when not open.
+
+    ``os.set_inheritable`` does exactly this (FIOCLEX) without importing fcntl.
+    """
+    os.set_inheritable(fd, False)
 
 
 def _unset(environ: Mapping[str, str] | None) -> None:
@@ -340,8 +342,11 @@ def systemd_activation(*, trust_pid1: bool = False) -> SystemdActivation:
     return result
 
 
-def _open_file_limit() -> int:
-    import resource  # small C module; only reached when fds were passed
+def _open_file_limit(count: int) -> int:
+    """The soft RLIMIT_NOFILE: no fd at or above it can be open, so none is examined there."""
+    if count <= _FEW_FDS:  # skip the resource import on the start-up path
+        return SD_LISTEN_FDS_START + count
+    import resource
 
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     return soft if soft > 0 else 1 << 20
@@ -371,7 +376,7 @@ def _read_activation(raw: Mapping[str, str], pid: int, *, trust_pid1: bool) -> S
     except ActivationError as exc:
         notes.append(f"{exc}; names ignored, every fd is 'unknown'")
         names = ("unknown",) * passed.count
-    limit = _open_file_limit()
+    limit = _open_file_limit(passed.count)
     entries: list[InheritedFd] = []
     for fd, name in zip(passed.fds, names, strict=True):
         if fd >= limit:
