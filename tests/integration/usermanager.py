@@ -37,9 +37,8 @@ import secrets
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -58,6 +57,8 @@ __all__ = [
 
 MANAGER_BINARY = Path("/lib/systemd/systemd")
 CGROUP_FS = Path("/sys/fs/cgroup")
+# each sandbox keeps its units, runtime dir and log in STATE_PARENT/<tag>
+STATE_PARENT = Path("/tmp")
 # every sandbox cgroup is named sdum-<pid of the test process>-<random>, so a sweep can tell
 # leftovers of dead test runs from the cgroups of a run still going on in parallel
 TAG_PREFIX = "sdum-"
@@ -77,10 +78,11 @@ CGROUP_REMOVE_TIMEOUT = 5.0
 _ENTER = r"""
 set -eu
 inner=$1; shift
-for d in "$@"; do echo $$ > "$d/cgroup.procs"; done
+while [ "$1" != -- ]; do echo $$ > "$1/cgroup.procs"; shift; done
+shift
 exec setpriv --pdeathsig KILL -- \
   unshare --mount --propagation private --pid --cgroup --kill-child -- \
-  /bin/sh -c "$inner" sdum-inner
+  /bin/sh -c "$inner" sdum-inner "$@"
 """
 
 # Runs inside the namespaces as their PID 1. Aborts (set -e) before starting the manager if any
@@ -104,7 +106,7 @@ else
 fi
 mount -t proc proc /proc
 /lib/systemd/systemd --user \
-  --default-standard-output=inherit --default-standard-error=inherit </dev/null &
+  --default-standard-output=inherit --default-standard-error=inherit "$@" </dev/null &
 manager=$!
 trap 'kill -TERM $manager 2>/dev/null' TERM INT
 wait $manager
@@ -196,13 +198,18 @@ def _pid_alive(pid: int) -> bool:
 
 
 def sweep_dead_sandboxes(cgroup_fs: Path = CGROUP_FS) -> list[Path]:
-    """Remove empty ``sdum-<pid>-*`` cgroups whose test process is gone (a killed pytest).
+    """Remove ``sdum-<pid>-*`` cgroups and state dirs whose test process is gone (a killed run).
 
-    Cgroups of live test processes are left alone; rmdir refuses non-empty cgroups anyway.
+    Those of live test processes are left alone; rmdir refuses non-empty cgroups anyway.
     Returns what was removed.
     """
     removed: list[Path] = []
     roots = cgroup_roots(cgroup_fs) or []
+    for state in STATE_PARENT.glob(f"{TAG_PREFIX}*"):
+        match = _TAG_RE.match(state.name)
+        if match and state.is_dir() and not _pid_alive(int(match.group(1))):
+            shutil.rmtree(state, ignore_errors=True)
+            removed.append(state)
     for root in roots:
         with contextlib.suppress(OSError):
             for entry in root.iterdir():
@@ -310,8 +317,13 @@ class UserManager:
 
     @classmethod
     @contextlib.contextmanager
-    def start(cls, *, log_level: str = "info") -> Iterator[UserManager]:
+    def start(
+        cls, *, log_level: str = "info", manager_args: Sequence[str] = ()
+    ) -> Iterator[UserManager]:
         """Start a sandboxed user manager; stop it and remove its cgroups on exit.
+
+        *manager_args* are appended to ``systemd --user``'s command line. Services' stdout and
+        stderr go to the manager's log (``--default-standard-output=inherit``).
 
         Raises :class:`ManagerStartError` (with the manager's log) if it does not come up, and
         :class:`RuntimeError` if this machine cannot host the sandbox.
@@ -322,17 +334,18 @@ class UserManager:
         sweep_dead_sandboxes()
         roots = cgroup_roots()
         assert roots is not None
-        # short: unit sockets under %t must fit the 107-byte sun_path limit
-        state_dir = Path(tempfile.mkdtemp(prefix="sdum.", dir="/tmp"))
         tag = f"{TAG_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
+        # short: unit sockets under %t must fit the 107-byte sun_path limit
+        state_dir = STATE_PARENT / tag
+        state_dir.mkdir(mode=0o700)
         manager = cls(state_dir, tag, [root / tag for root in roots])
         try:
-            manager._launch(log_level)
+            manager._launch(log_level, manager_args)
             yield manager
         finally:
             manager.stop()
 
-    def _launch(self, log_level: str) -> None:
+    def _launch(self, log_level: str, manager_args: Sequence[str]) -> None:
         for path in (self.unit_dir, self.data_dir, self.runtime_dir):
             path.mkdir(parents=True, exist_ok=True)
         self.runtime_dir.chmod(0o700)
@@ -349,7 +362,12 @@ class UserManager:
         started = time.monotonic()
         with self.log_path.open("wb") as log:
             self._process = subprocess.Popen(
-                ["/bin/sh", "-c", _ENTER, "sdum-enter", _INNER, *map(str, self.cgroup_dirs)],
+                [
+                    *("/bin/sh", "-c", _ENTER, "sdum-enter", _INNER),
+                    *map(str, self.cgroup_dirs),
+                    "--",
+                    *manager_args,
+                ],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
