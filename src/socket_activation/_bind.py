@@ -14,16 +14,15 @@ The single place where the library creates listening sockets of its own. Guarant
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import errno
 import os
 import socket
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from ._address import AddressKind, ListenAddress, Transport
 from ._errors import AddressInUseError, BindError, UnixPathError
+from ._record import record, replace
 
 __all__ = [
     "BindOptions",
@@ -46,7 +45,7 @@ _SOCK_TYPES = {
 _CREATED: dict[str, tuple[int, int]] = {}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BindOptions:
     """How to configure a socket before and after ``bind()``; defaults are the library's own.
 
@@ -116,10 +115,10 @@ def bind_workers(
         raise ValueError(f"count must be a positive integer, got {count!r}")
     if not address.is_inet or count == 1 or shared or not has_so_reuseport():
         return [bind_address(address, options)] * count
-    probe = bind_address(address, dataclasses.replace(options, backlog=1, reuse_port=False))
+    probe = bind_address(address, replace(options, backlog=1, reuse_port=False))
     address = address.with_port(probe.getsockname()[1])
     probe.close()
-    grouped = dataclasses.replace(options, reuse_port=True)
+    grouped = replace(options, reuse_port=True)
     made: list[socket.socket] = []
     try:
         for _ in range(count):

@@ -12,11 +12,18 @@ from __future__ import annotations
 
 TYPE_CHECKING = False  # typing costs milliseconds at import; type checkers treat this as True
 
-__all__ = ["record"]
+__all__ = ["record", "replace"]
 
 if TYPE_CHECKING:
     from dataclasses import dataclass as record
+    from dataclasses import replace
 else:
+
+    def replace(obj: object, **changes: object) -> object:
+        """A copy of record *obj* with some fields changed (like dataclasses.replace)."""
+        values = {name: getattr(obj, name) for name in obj.__match_args__}
+        values.update(changes)
+        return obj.__class__(**values)
 
     def record(cls: type) -> type:
         """Make *cls* a frozen record of its annotated fields."""

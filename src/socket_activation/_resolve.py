@@ -18,16 +18,18 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
 
 from ._address import AddressKind, ListenAddress, Transport
 from ._bind import bind_workers, close_all
+from ._record import record
 from ._sockinfo import SocketInfo, describe_socket
 from ._systemd import InheritedFd, SystemdActivation, systemd_activation
 
+TYPE_CHECKING = False  # typing costs milliseconds at import; type checkers treat this as True
 if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+    from typing import Any
+
     from .config import ListenSpec, ServerConfig
 
 __all__ = ["Resolution", "ResolvedSocket", "resolve"]
@@ -43,7 +45,7 @@ _TRANSPORT_SUFFIX = {
 _Socket = socket.socket  # the field named `socket` below shadows the module in annotations
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ResolvedSocket:
     """One socket to serve on, and where it came from.
 
@@ -87,7 +89,7 @@ class ResolvedSocket:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Resolution:
     """The sockets to serve on, and notes explaining anything ignored."""
 
@@ -95,7 +97,7 @@ class Resolution:
     notes: tuple[str, ...] = ()
     remote_addr: str | None = None
     remote_port: int | None = None
-    _owned: tuple[socket.socket, ...] = field(default=(), repr=False)
+    bound: tuple[_Socket, ...] = ()  # the sockets resolve() bound: close() closes these
 
     def __iter__(self) -> Iterator[ResolvedSocket]:
         return iter(self.sockets)
@@ -136,7 +138,7 @@ class Resolution:
 
     def close(self) -> None:
         """Close the sockets bound by :func:`resolve` (inherited ones stay open)."""
-        close_all(list(self._owned))
+        close_all(list(self.bound))
 
 
 def resolve(
