@@ -16,8 +16,9 @@ never sees half a report)::
 
 A missing variable is ``null``; an fd that is not a socket has ``error`` set (and null socket
 fields). ``address`` is canonical (``socket_activation._sockinfo.format_sockaddr`` when the
-package is importable). With ``--stay`` the child then sleeps until SIGTERM, for services that
-must stay active. Only the standard library is required.
+package is importable; ``"sockinfo": true`` says it was). With ``--stay`` the child then
+sleeps until SIGTERM, for services that must stay active. Only the standard library is
+required.
 
 Tests import :func:`report_command` and :func:`read_report` from here.
 """
@@ -39,6 +40,14 @@ __all__ = ["ENV_KEYS", "SCRIPT", "describe", "read_report", "report_command", "m
 SCRIPT = Path(__file__).resolve()
 ENV_KEYS = ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES")
 SD_LISTEN_FDS_START = 3  # the first passed fd, by the protocol
+
+
+def _have_sockinfo() -> bool:
+    try:
+        import socket_activation._sockinfo  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _format_sockaddr(family: int, addr: object) -> str:
@@ -121,7 +130,13 @@ def build_report(fds: list[int] | None) -> dict[str, Any]:
     for index, fd in enumerate(fds):
         name = names[index] if index < len(names) else None
         entries.append(describe(fd, name))
-    return {"pid": os.getpid(), "argv": sys.argv, "env": env, "fds": entries}
+    return {
+        "pid": os.getpid(),
+        "argv": sys.argv,
+        "env": env,
+        "fds": entries,
+        "sockinfo": _have_sockinfo(),
+    }
 
 
 def write_atomically(path: Path, data: dict[str, Any]) -> None:

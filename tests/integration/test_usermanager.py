@@ -177,6 +177,7 @@ def test_socket_activated_service_gets_every_fd_named_and_in_line_order(
         "metrics": [("tcp", True, f"127.0.0.1:{metrics}")],
     }
     assert all(fd["inheritable"] for fd in fds), "systemd passes the fds without O_CLOEXEC"
+    assert report["sockinfo"], "the service's interpreter imports socket_activation"
     main_pid = int(um.show(f"{prefix}-app.service", "MainPID")["MainPID"])
     assert main_pid == report["pid"], "LISTEN_PID and MainPID are the same namespace PID"
 
