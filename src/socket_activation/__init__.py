@@ -31,6 +31,21 @@ if TYPE_CHECKING:
     from typing import Any
 
     from ._address import AddressKind, ListenAddress, Transport
+    from ._fdstore import fdstore_add, fdstore_remove
+    from ._notify import (
+        NotifyResult,
+        barrier,
+        errno_status,
+        extend_timeout,
+        mainpid,
+        notify,
+        ready,
+        reloading,
+        status,
+        stopping,
+        watchdog_ping,
+        watchdog_trigger,
+    )
     from ._resolve import Resolution, ResolvedSocket, resolve
     from ._systemd import (
         SD_LISTEN_FDS_START,
@@ -40,6 +55,7 @@ if TYPE_CHECKING:
         listen_fds_with_names,
         systemd_activation,
     )
+    from ._watchdog import WatchdogThread, start_watchdog, watchdog_enabled, watchdog_keepalive
     from .config import ListenSpec, ServerConfig
     from .listeners import (
         cleanup_unix_socket,
@@ -67,6 +83,28 @@ _LAZY: dict[str, str] = {
         "._systemd",
     ),
     **dict.fromkeys(("ListenSpec", "ServerConfig"), ".config"),
+    **dict.fromkeys(("fdstore_add", "fdstore_remove"), "._fdstore"),
+    **dict.fromkeys(
+        (
+            "NotifyResult",
+            "barrier",
+            "errno_status",
+            "extend_timeout",
+            "mainpid",
+            "notify",
+            "ready",
+            "reloading",
+            "status",
+            "stopping",
+            "watchdog_ping",
+            "watchdog_trigger",
+        ),
+        "._notify",
+    ),
+    **dict.fromkeys(
+        ("WatchdogThread", "start_watchdog", "watchdog_enabled", "watchdog_keepalive"),
+        "._watchdog",
+    ),
     **dict.fromkeys(
         (
             "cleanup_unix_socket",
@@ -82,6 +120,24 @@ _LAZY: dict[str, str] = {
 }
 
 __all__ = [
+    "NotifyResult",
+    "barrier",
+    "errno_status",
+    "extend_timeout",
+    "mainpid",
+    "notify",
+    "ready",
+    "reloading",
+    "status",
+    "stopping",
+    "watchdog_ping",
+    "watchdog_trigger",
+    "WatchdogThread",
+    "start_watchdog",
+    "watchdog_enabled",
+    "watchdog_keepalive",
+    "fdstore_add",
+    "fdstore_remove",
     "SD_LISTEN_FDS_START",
     "ActivationError",
     "AddressError",
