@@ -55,7 +55,7 @@ def test_validation_errors_name_the_field_and_the_value(
 def test_mode_accepts_octal_strings() -> None:
     """'0600', '600' and '0o600' are the same mode; it serialises back as '0600'."""
     for text in ("0600", "600", "0o600"):
-        assert ServerConfig(socket_mode=text).socket_mode == 0o600  # type: ignore[arg-type]
+        assert ServerConfig(socket_mode=text).socket_mode == 0o600
     assert ServerConfig(socket_mode=0o600).model_dump()["socket_mode"] == "0600"
 
 
