@@ -342,6 +342,7 @@ act = sd.systemd_activation()
 report["act"] = show(act)
 report["cloexec"] = [cloexec(fd) for fd in range(3, 9)]
 report["env"] = listen_env()
+report["grandchild"] = grandchild_view()
 """
     names = "web:dns:api:log:seq:abs"
     report = run_child(body, fds, me("6", names))
@@ -360,6 +361,7 @@ report["env"] = listen_env()
     assert [e["is_listener"] for e in act["fds"]] == [True] * 6
     assert report["cloexec"] == [True] * 6
     assert report["env"] == {}
+    assert report["grandchild"] == [[], {}], "a later subprocess inherits no fd and no LISTEN_*"
 
 
 def test_wrapping_gives_sockets_of_the_real_family_and_type_unchanged(
@@ -367,10 +369,14 @@ def test_wrapping_gives_sockets_of_the_real_family_and_type_unchanged(
 ) -> None:
     """InheritedFd.socket() wraps the fd as its real family/type, calls no listen() (a bound,
     unlistened TCP socket stays unlistened) and only changes blocking when asked."""
+    abstract = f"\0sa-test-{uuid.uuid4().hex[:12]}"
     fds = [
         tcp(sockets, listen=False).fileno(),
         udp6(sockets).fileno(),
         unix(sockets, socket.SOCK_SEQPACKET, str(short_dir / "q")).fileno(),
+        unix(sockets, socket.SOCK_STREAM, str(short_dir / "s")).fileno(),
+        unix(sockets, socket.SOCK_DGRAM, str(short_dir / "d")).fileno(),
+        unix(sockets, socket.SOCK_STREAM, abstract).fileno(),
     ]
     body = """
 act = sd.systemd_activation()
@@ -382,11 +388,14 @@ for entry in act.fds:
                 entry.socket() is sock])
 report["wrapped"] = out
 """
-    report = run_child(body, fds, me("3"))
+    report = run_child(body, fds, me("6"))
     assert report["wrapped"] == [
         [3, "AF_INET", "SOCK_STREAM", 0, True, True],
         [4, "AF_INET6", "SOCK_DGRAM", 0, False, True],
         [5, "AF_UNIX", "SOCK_SEQPACKET", 1, True, True],
+        [6, "AF_UNIX", "SOCK_STREAM", 1, True, True],
+        [7, "AF_UNIX", "SOCK_DGRAM", 0, True, True],
+        [8, "AF_UNIX", "SOCK_STREAM", 1, True, True],
     ]
 
 
@@ -600,3 +609,22 @@ report["act"] = show(act)
     assert (act["source"] == "systemd") is activated
     if not activated:
         assert "trust_pid1=True" in act["notes"][0]
+
+
+def test_a_closed_wrapped_socket_is_not_wrapped_again(sockets: list[socket.socket]) -> None:
+    """Closing the wrapped socket closes the inherited fd; asking again names the fd instead of
+    wrapping whatever the number now refers to."""
+    body = """
+entry = sd.systemd_activation().listeners[0]
+entry.socket().close()
+try:
+    entry.socket()
+except ValueError as exc:
+    report["error"] = [type(exc).__name__, exc.fd, str(exc)]
+"""
+    report = run_child(body, [tcp(sockets).fileno()], me("1", "web"))
+    assert report["error"] == [
+        "InheritedSocketError",
+        3,
+        "fd 3 ('web') was already wrapped and then closed",
+    ]
