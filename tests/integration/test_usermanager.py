@@ -180,6 +180,8 @@ def test_socket_activated_service_gets_every_fd_named_and_in_line_order(
     assert report["sockinfo"], "the service's interpreter imports socket_activation"
     main_pid = int(um.show(f"{prefix}-app.service", "MainPID")["MainPID"])
     assert main_pid == report["pid"], "LISTEN_PID and MainPID are the same namespace PID"
+    host_pid = um.host_pid(main_pid)
+    assert b"report_child.py" in Path(f"/proc/{host_pid}/cmdline").read_bytes()
 
 
 def test_show_listen_lists_a_units_addresses_in_line_order(
