@@ -53,6 +53,7 @@ __all__ = [
     "parse_listen",
     "parse_show",
     "sandbox_unavailable_reason",
+    "sweep_dead_sandboxes",
 ]
 
 MANAGER_BINARY = Path("/lib/systemd/systemd")
@@ -299,6 +300,10 @@ class UserManager:
         self._process: subprocess.Popen[bytes] | None = None
         self._init_pid: int | None = None
         self._names = itertools.count(1)
+        self.start_seconds: float | None = None
+        """How long start-up took, up to ``is-system-running --wait`` answering."""
+        self.stop_exit_code: int | None = None
+        """The sandbox's exit status after :meth:`stop` (0: the manager exited cleanly)."""
         self.env: dict[str, str] = {
             "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"),
             "HOME": os.environ.get("HOME", "/root"),
