@@ -31,20 +31,14 @@ else:
         fields = [name for name in annotations if name[0] != "_"]
         defaults = {name: cls.__dict__[name] for name in fields if name in cls.__dict__}
 
-        def __init__(self: object, *args: object, **kwargs: object) -> None:
-            if len(args) > len(fields):
-                raise TypeError(f"{cls.__name__} takes {len(fields)} fields, got {len(args)}")
-            values = dict(zip(fields, args, strict=False))
-            for name, value in kwargs.items():
-                if name not in fields or name in values:
-                    raise TypeError(f"{cls.__name__}: unexpected or repeated field {name!r}")
-                values[name] = value
-            for name in fields:
-                if name not in values:
-                    if name not in defaults:
-                        raise TypeError(f"{cls.__name__}: missing field {name!r}")
-                    values[name] = defaults[name]
-                object.__setattr__(self, name, values[name])
+        # A specialised __init__, generated as dataclasses does: a generic one costs ~4 us a
+        # call, which resolving 1,000 inherited fds pays three times per fd.
+        params = ", ".join(f"{n}=_default_{n}" if n in defaults else n for n in fields)
+        body = "".join(f"\n    d[{n!r}] = {n}" for n in fields)
+        source = f"def __init__(self, {params}):\n    d = self.__dict__{body}\n"
+        namespace: dict[str, object] = {f"_default_{n}": v for n, v in defaults.items()}
+        exec(source, namespace)  # noqa: S102 - field names come from the class annotations
+        __init__ = namespace["__init__"]
 
         def __setattr__(self: object, name: str, value: object) -> None:
             raise AttributeError(f"{cls.__name__} is frozen: cannot set {name!r}")

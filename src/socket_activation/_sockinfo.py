@@ -109,11 +109,12 @@ def describe_socket(sock: socket.socket) -> SocketInfo:
         address = format_sockaddr(family, sock.getsockname())
     except OSError:
         address = "<unknown>"
-    peer: str | None
-    try:
-        peer = format_sockaddr(family, sock.getpeername())
-    except OSError:
-        peer = None
+    peer: str | None = None
+    if not listening:  # a listening socket has no peer: skip the syscall and its exception
+        try:
+            peer = format_sockaddr(family, sock.getpeername())
+        except OSError:
+            peer = None
     return SocketInfo(
         fd=sock.fileno(),
         family=family,

@@ -1,0 +1,47 @@
+"""The light frozen record used on the start-up path behaves like a frozen dataclass."""
+
+from __future__ import annotations
+
+import pytest
+
+from socket_activation._record import record, replace
+
+
+@record
+class Point:
+    x: int
+    y: int = 2
+    label: str = "p"
+
+
+def test_fields_in_order_with_defaults_and_keywords() -> None:
+    """Positional and keyword arguments fill annotated fields; defaults apply."""
+    assert Point(1) == Point(x=1, y=2, label="p")
+    assert Point(1, 3).y == 3
+    assert repr(Point(1)) == "Point(x=1, y=2, label='p')"
+
+
+def test_frozen_hashable_and_comparable() -> None:
+    """Assignment is refused; equal records hash alike; other types are not equal."""
+    p = Point(1)
+    with pytest.raises(AttributeError, match="frozen"):
+        p.x = 5  # type: ignore[misc]
+    assert hash(p) == hash(Point(1))
+    assert p != Point(2)
+    assert p != (1, 2, "p")
+
+
+def test_missing_and_unknown_fields_are_type_errors() -> None:
+    """Like a dataclass: a missing field or an unknown keyword raises TypeError."""
+    with pytest.raises(TypeError):
+        Point()  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        Point(1, z=3)  # type: ignore[call-arg]
+
+
+def test_replace_copies_with_changes() -> None:
+    """replace() gives a new record with some fields changed, the original untouched."""
+    p = Point(1)
+    q = replace(p, y=9)
+    assert (q.x, q.y, q.label) == (1, 9, "p")
+    assert p.y == 2
