@@ -15,8 +15,17 @@ TYPE_CHECKING = False  # typing costs milliseconds at import; type checkers trea
 __all__ = ["record", "replace"]
 
 if TYPE_CHECKING:
-    from dataclasses import dataclass as record
-    from dataclasses import replace
+    from typing import Any, TypeVar
+
+    from typing_extensions import dataclass_transform
+
+    _T = TypeVar("_T")
+
+    @dataclass_transform(frozen_default=True)
+    def record(cls: type[_T]) -> type[_T]: ...
+
+    def replace(obj: _T, **changes: Any) -> _T: ...
+
 else:
 
     def replace(obj: object, **changes: object) -> object:
