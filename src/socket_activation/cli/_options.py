@@ -1,0 +1,118 @@
+"""The configuration options every command shares, and the config they produce.
+
+``--listen ADDR`` and ``--listen-datagram ADDR`` keep their command-line order, interleaved,
+like ``systemd-socket-activate -l``; ``--fdname N[:N...]`` names them in order (one name for
+all, as systemd-socket-activate does). ``--unit``, ``--config`` and ``--plist`` load a file
+source; the environment (``SOCKET_ACTIVATION_*``) applies under the command-line values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import TYPE_CHECKING, Any
+
+from .._address import ListenAddress, Transport
+from .._errors import AddressError, ConfigError
+
+if TYPE_CHECKING:
+    from ..config import ServerConfig
+
+__all__ = ["add_config_options", "config_from_args"]
+
+ENV_PREFIX = "SOCKET_ACTIVATION_"
+
+
+class _Ordered(argparse.Action):
+    """Append (transport, address) to one shared list, so both options keep argv order."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        listens: list[tuple[Transport, str]] = list(getattr(namespace, "listens", None) or [])
+        listens.append((self.const, str(values)))
+        namespace.listens = listens
+
+
+def add_config_options(parser: argparse.ArgumentParser) -> None:
+    """Add --listen, --listen-datagram, --fdname, --unit, --config and --plist."""
+    group = parser.add_argument_group("configuration")
+    group.add_argument(
+        "-l",
+        "--listen",
+        metavar="ADDR",
+        action=_Ordered,
+        const=Transport.STREAM,
+        help="listen on ADDR (PORT, IP:PORT, [IPV6]:PORT, /path, @abstract); repeatable",
+    )
+    group.add_argument(
+        "-d",
+        "--listen-datagram",
+        metavar="ADDR",
+        action=_Ordered,
+        const=Transport.DATAGRAM,
+        help="a datagram socket on ADDR (UDP for HTTP/3, unix-dgram); repeatable",
+    )
+    group.add_argument(
+        "--fdname",
+        metavar="NAME[:NAME...]",
+        action="append",
+        help="names for the sockets in order (LISTEN_FDNAMES); one name names them all",
+    )
+    group.add_argument("--unit", metavar="FILE", action="append", help="a systemd .socket unit")
+    group.add_argument("--config", metavar="FILE", help="a TOML file or pyproject.toml")
+    group.add_argument("--plist", metavar="FILE", help="a launchd plist with a Sockets dict")
+    parser.set_defaults(listens=[])
+
+
+def _names(args: argparse.Namespace, count: int) -> list[str | None]:
+    raw = [n for option in (args.fdname or []) for n in option.split(":")]
+    if not raw:
+        return [None] * count
+    if len(raw) == 1:
+        return raw * count
+    if len(raw) != count:
+        raise ConfigError(
+            f"{len(raw)} names for {count} sockets: {':'.join(raw)!r}", source="--fdname"
+        )
+    return list(raw)
+
+
+def config_from_args(args: argparse.Namespace) -> ServerConfig:
+    """The ServerConfig the options describe (over the environment and any file)."""
+    overrides: dict[str, Any] = {}
+    listens: list[tuple[Transport, str]] = list(getattr(args, "listens", []) or [])
+    if listens:
+        try:
+            addresses = [ListenAddress.parse(text, transport) for transport, text in listens]
+        except AddressError as exc:
+            raise ConfigError(str(exc), source="--listen") from None
+        names = _names(args, len(addresses))
+        overrides["listen"] = [
+            {"address": a, "name": n} for a, n in zip(addresses, names, strict=True)
+        ]
+    unit = getattr(args, "unit", None)
+    toml = getattr(args, "config", None)
+    plist = getattr(args, "plist", None)
+    from ..sources import load_config
+
+    config = load_config(
+        overrides=overrides,
+        env_prefix=ENV_PREFIX,
+        environ=os.environ,
+        toml=toml,
+        unit=unit,
+        plist=plist,
+    )
+    if getattr(args, "fdname", None) and not listens:
+        names = _names(args, len(config.listen_specs()))
+        specs = [
+            spec.model_copy(update={"name": name})
+            for spec, name in zip(config.listen_specs(), names, strict=True)
+        ]
+        config = config.model_copy(update={"listen": tuple(specs)})
+    return config
