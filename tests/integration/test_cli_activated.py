@@ -1,0 +1,264 @@
+"""The command line end to end: inspect, exec and the demo, activated for real.
+
+Activation comes from the real ``systemd-socket-activate`` and from a real systemd user manager
+(``.socket`` units); requests come from the real ``curl``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import require_tool
+from tests.integration.report_child import read_report, report_command
+from tests.integration.usermanager import UserManager, exec_quote
+
+CLI = [sys.executable, "-m", "socket_activation"]
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def poke(port: int, timeout: float = 10) -> None:
+    """Connect once to trigger systemd-socket-activate (it waits for activity)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def curl(*args: str, timeout: float = 10) -> dict[str, object]:
+    """GET with the real curl (retrying until the server answers); the demo's JSON."""
+    exe = require_tool("curl")
+    deadline = time.monotonic() + timeout
+    while True:
+        done = subprocess.run(
+            [exe, "-sS", "--max-time", "5", *args], capture_output=True, text=True, check=False
+        )
+        if done.returncode == 0:
+            return dict(json.loads(done.stdout))
+        if time.monotonic() > deadline:
+            raise AssertionError(f"curl {args} failed: {done.stderr}")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def processes() -> Iterator[list[subprocess.Popen[str]]]:
+    """Processes a test starts; each is ended by its own PID afterwards."""
+    started: list[subprocess.Popen[str]] = []
+    yield started
+    for proc in started:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+        for stream in (proc.stdout, proc.stderr):
+            if stream:
+                stream.close()
+
+
+def test_inspect_json_under_systemd_socket_activate(short_tmp: str) -> None:
+    """inspect reports each passed socket with its name, kind and canonical address."""
+    sa = require_tool("systemd-socket-activate")
+    port = free_port()
+    path = f"{short_tmp}/app.sock"
+    proc = subprocess.Popen(
+        [sa, "-l", f"127.0.0.1:{port}", "-l", path, "--fdname=web:unix", *CLI, "inspect", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    poke(port)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    report = json.loads(out)
+    assert report["sockets"] == [
+        {
+            "fd": 3,
+            "name": "web",
+            "source": "systemd",
+            "kind": "tcp",
+            "address": f"127.0.0.1:{port}",
+            "listening": True,
+        },
+        {
+            "fd": 4,
+            "name": "unix",
+            "source": "systemd",
+            "kind": "unix-stream",
+            "address": path,
+            "listening": True,
+        },
+    ]
+
+
+def test_inspect_explains_a_pid_mismatch() -> None:
+    """LISTEN_* meant for another process: nothing taken, the note says why."""
+    port = free_port()
+    env = {**os.environ, "LISTEN_PID": "1", "LISTEN_FDS": "1"}
+    out = subprocess.run(
+        [*CLI, "inspect", "--json", "--listen", f"127.0.0.1:{port}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout
+    report = json.loads(out)
+    assert [(s["source"], s["address"]) for s in report["sockets"]] == [
+        ("bound", f"127.0.0.1:{port}")
+    ]
+    assert any("LISTEN_PID=1" in note for note in report["notes"]), report["notes"]
+
+
+def test_inspect_table_names_a_closed_fd() -> None:
+    """An fd 3 closed by an entrypoint gets a pointed note, not 'not a socket'."""
+    env = {**os.environ, "LISTEN_FDS": "1", "LISTEN_FDNAMES": "web"}
+    code = (
+        "import os, sys; os.environ['LISTEN_PID'] = str(os.getpid()); "
+        "from socket_activation.cli import main; "
+        f"sys.exit(main(['inspect', '--listen', '127.0.0.1:{free_port()}']))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
+    assert "fd 3 ('web') is not open — did an entrypoint script close it?" in out
+    assert "bound" in out
+
+
+def test_exec_passes_sockets_like_systemd(tmp_path: Path) -> None:
+    """exec binds --listen/--listen-datagram in argv order and execs with LISTEN_* at 3.."""
+    out = tmp_path / "report.json"
+    tcp, udp = free_port(), free_port(socket.SOCK_DGRAM)
+    subprocess.run(
+        [
+            *CLI,
+            "exec",
+            "--listen",
+            f"127.0.0.1:{tcp}",
+            "--listen-datagram",
+            f"127.0.0.1:{udp}",
+            "--fdname",
+            "web:quic",
+            "--",
+            *report_command(out),
+        ],
+        check=True,
+        timeout=30,
+    )
+    report = read_report(out)
+    assert report["env"]["LISTEN_FDS"] == "2"
+    assert report["env"]["LISTEN_FDNAMES"] == "web:quic"
+    assert report["env"]["LISTEN_PID"] == str(report["pid"])
+    assert [(f["fd"], f["name"], f["kind"], f["address"]) for f in report["fds"]] == [
+        (3, "web", "tcp", f"127.0.0.1:{tcp}"),
+        (4, "quic", "udp", f"127.0.0.1:{udp}"),
+    ]
+
+
+def test_exec_passes_inherited_sockets_through(tmp_path: Path) -> None:
+    """exec run under systemd-socket-activate hands the inherited socket on unchanged."""
+    sa = require_tool("systemd-socket-activate")
+    out = tmp_path / "report.json"
+    port = free_port()
+    child = subprocess.Popen(
+        [sa, "-l", f"127.0.0.1:{port}", "--fdname=web", *CLI, "exec", "--", *report_command(out)]
+    )
+    poke(port)
+    assert child.wait(timeout=30) == 0
+    report = read_report(out)
+    assert [(f["fd"], f["name"], f["kind"], f["address"]) for f in report["fds"]] == [
+        (3, "web", "tcp", f"127.0.0.1:{port}")
+    ]
+
+
+def test_demo_serves_curl_under_systemd_socket_activate(
+    processes: list[subprocess.Popen[str]],
+) -> None:
+    """The demo answers curl on the socket systemd-socket-activate passed, and says so."""
+    sa = require_tool("systemd-socket-activate")
+    port = free_port()
+    proc = subprocess.Popen(
+        [sa, "-l", f"127.0.0.1:{port}", "--fdname=web", *CLI, "demo"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    processes.append(proc)
+    answer = curl(f"http://127.0.0.1:{port}/")
+    assert answer["source"] == "systemd"
+    assert answer["name"] == "web"
+    assert answer["fd"] == 3
+    assert answer["address"] == f"127.0.0.1:{port}"
+
+
+def test_demo_binds_its_default_and_serves_curl(processes: list[subprocess.Popen[str]]) -> None:
+    """Not activated, the demo binds what it is told and answers as 'bound'."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [*CLI, "demo", "--listen", f"127.0.0.1:{port}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    processes.append(proc)
+    answer = curl(f"http://127.0.0.1:{port}/")
+    assert (answer["source"], answer["kind"]) == ("bound", "tcp")
+    assert proc.stdout is not None
+    assert f"curl http://127.0.0.1:{port}/" in proc.stdout.readline() + proc.stdout.readline()
+
+
+def test_demo_under_a_user_manager_socket_unit(
+    user_manager: UserManager, user_units: str, short_tmp: str
+) -> None:
+    """A .socket unit with TCP and Unix lines + a Type=notify demo service: both answer curl."""
+    port = free_port()
+    path = f"{short_tmp}/demo.sock"
+    user_manager.write_unit(
+        f"{user_units}-demo.socket",
+        f"[Socket]\nListenStream=127.0.0.1:{port}\nListenStream={path}\nFileDescriptorName=demo\n",
+    )
+    user_manager.write_unit(
+        f"{user_units}-demo.service",
+        "[Service]\nType=notify\n"
+        f"ExecStart={exec_quote(sys.executable, '-m', 'socket_activation', 'demo')}\n",
+    )
+    user_manager.daemon_reload()
+    user_manager.systemctl("start", f"{user_units}-demo.socket")
+    tcp = curl(f"http://127.0.0.1:{port}/", timeout=20)
+    unix = curl("--unix-socket", path, "http://localhost/", timeout=20)
+    assert (tcp["source"], tcp["name"], tcp["fd"], tcp["kind"]) == ("systemd", "demo", 3, "tcp")
+    assert (unix["source"], unix["fd"], unix["kind"], unix["address"]) == (
+        "systemd",
+        4,
+        "unix-stream",
+        path,
+    )
+    user_manager.wait_for(f"{user_units}-demo.service", "ActiveState", "active")
+    status = user_manager.show(f"{user_units}-demo.service", "StatusText")["StatusText"]
+    assert status == "serving 2 socket(s)"
