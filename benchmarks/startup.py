@@ -123,7 +123,9 @@ def run(code: str, runs: int, *, fds: int = 0, extra_env: dict[str, str] | None 
 
 
 def have(module: str) -> bool:
-    probe = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True)
+    probe = subprocess.run(
+        [sys.executable, "-c", f"import {module}"], capture_output=True, check=False
+    )
     return probe.returncode == 0
 
 
@@ -160,7 +162,8 @@ def main() -> None:
     base = run(PYDANTIC_BASELINE, runs)
     rows.append(("baseline: import pydantic + validate small model", base, "1.00x (baseline)"))
     resolved = run(OURS_RESOLVE, runs)
-    rows.append(("resolve(ServerConfig(...)) binding one socket", resolved, f"{resolved / base:.2f}x"))
+    ratio = f"{resolved / base:.2f}x"
+    rows.append(("resolve(ServerConfig(...)) binding one socket", resolved, ratio))
 
     many = run(RESOLVE_MANY, max(5, runs // 5), fds=1000, extra_env={"N": "1000"})
     rows.append(("resolve() of 1,000 inherited fds", many, f"{many / 1000:.1f} us per fd"))
