@@ -33,6 +33,7 @@ __all__ = [
     "Notification",
     "ReadinessSocket",
     "ReadyTimeoutError",
+    "belongs_to",
     "describe_wait_status",
     "parse_notification",
 ]
@@ -204,7 +205,7 @@ class ReadinessSocket:
         try:
             while True:
                 for note in self.drain():
-                    if note.pid is not None and _belongs(note.pid, watched):
+                    if note.pid is not None and belongs_to(note.pid, watched):
                         if "STATUS" in note.fields:
                             last_status = note.fields["STATUS"]
                         if note.mainpid is not None:
@@ -253,7 +254,7 @@ def _reap(pid: int) -> int | None:
     return status if reaped == pid else None
 
 
-def _belongs(sender: int, watched: Iterable[int]) -> bool:
+def belongs_to(sender: int, watched: Iterable[int]) -> bool:
     """True when *sender* is a watched pid or (Linux) a descendant of one."""
     roots = set(watched)
     current = sender

@@ -1,0 +1,107 @@
+"""``socket-activation supervise``: hold the sockets, run the server, restart it on SIGHUP.
+
+The command runs with its sockets at fds 3.. (``LISTEN_FDS``, ``LISTEN_PID``,
+``LISTEN_FDNAMES``) and a ``NOTIFY_SOCKET`` of ours. ``SIGHUP`` rolls out a new generation and
+stops the old one only once the new one said ``READY=1``; ``SIGTERM``/``SIGINT`` stop it and
+exit with its status. Safe as a container's PID 1. See ``socket_activation._supervisor``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from .._errors import ConfigError
+from .._resolve import resolve
+from .._supervisor import Supervisor
+from ._options import add_config_options, config_from_args
+
+__all__ = ["register"]
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
+
+
+def register(sub: argparse._SubParsersAction[Any]) -> None:
+    parser = sub.add_parser(
+        "supervise",
+        help="run a server on held sockets; SIGHUP restarts it with zero downtime",
+        description=(
+            "Hold the configured sockets (inherited or bound) and run COMMAND with them at fds "
+            "3.. (LISTEN_FDS) and a NOTIFY_SOCKET of ours. On SIGHUP start a new generation, "
+            "wait for its READY=1, then SIGTERM the old one; if the new one fails first, the "
+            "old keeps serving. SIGTERM/SIGINT stop the command and exit with its status."
+        ),
+    )
+    add_config_options(parser)
+    parser.add_argument(
+        "--ready",
+        choices=("notify", "started"),
+        default="notify",
+        help="when a generation is ready: on its READY=1 (notify, default) or once started",
+    )
+    parser.add_argument(
+        "--ready-timeout",
+        type=_seconds,
+        default=30.0,
+        metavar="S",
+        help="a new generation must say READY=1 within S seconds (default 30)",
+    )
+    parser.add_argument(
+        "--drain-timeout",
+        type=_seconds,
+        default=30.0,
+        metavar="S",
+        help="an old generation gets S seconds after SIGTERM before SIGKILL (default 30)",
+    )
+    parser.add_argument(
+        "--restart",
+        choices=("on-failure", "always", "no"),
+        default="on-failure",
+        help="replace the serving generation when it dies (default: unless it exits 0)",
+    )
+    parser.add_argument(
+        "--trust-pid1",
+        action="store_true",
+        help="accept LISTEN_PID=1 when this is PID 2 under a container init",
+    )
+    parser.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...]")
+    parser.set_defaults(func=run)
+
+
+def _log(text: str) -> None:
+    print(f"socket-activation supervise: {text}", file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        raise ConfigError("supervise needs a command after '--'", source="command line")
+    resolution = resolve(config_from_args(args), trust_pid1=args.trust_pid1, nonblocking=False)
+    if resolution.activated:  # otherwise the notes only say "not activated"
+        for note in resolution.notes:
+            _log(note)
+    supervisor = Supervisor(
+        command,
+        [s.socket for s in resolution.sockets],
+        [s.name for s in resolution.sockets],
+        ready=args.ready,
+        ready_timeout=args.ready_timeout,
+        drain_timeout=args.drain_timeout,
+        restart=args.restart,
+        log=_log,
+    )
+    try:
+        return supervisor.run()
+    finally:
+        resolution.close()
