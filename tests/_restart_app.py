@@ -9,6 +9,7 @@ then answers every request with its pid. SIGTERM: stop accepting, finish in-flig
 Faults for tests: ``--fault-file PATH`` holding ``exit-before-ready``, ``hang`` or
 ``crash-after-ready`` is taken (renamed away) by the first process that starts after it was
 written, so exactly one generation misbehaves. A request for ``/slow`` takes 2 s.
+Events go to stderr, or appended to the file ``$RESTART_APP_LOG`` names.
 """
 
 from __future__ import annotations
@@ -27,10 +28,17 @@ from socket_activation._handoff import Upgrader, announce_ready
 from socket_activation._resolve import resolve
 from socket_activation.config import ServerConfig
 
+LOG_FILE = os.environ.get("RESTART_APP_LOG")
+
 
 def log(text: str) -> None:
-    sys.stderr.write(f"app {os.getpid()}: {text}\n")
-    sys.stderr.flush()
+    line = f"app {os.getpid()}: {text}\n"
+    if LOG_FILE:
+        with open(LOG_FILE, "a") as f:
+            f.write(line)
+    else:
+        sys.stderr.write(line)
+        sys.stderr.flush()
 
 
 def take_fault(path: str | None) -> str:
