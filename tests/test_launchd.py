@@ -12,9 +12,11 @@ import contextlib
 import errno
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,6 +35,7 @@ from tests._launchd_stub import Stub, build_stub
 from tests.conftest import require_tool
 
 OFF_MACOS = pytest.mark.skipif(sys.platform == "darwin", reason="libSystem is there on macOS")
+ON_MACOS = pytest.mark.skipif(sys.platform != "darwin", reason="needs macOS (libSystem)")
 
 
 @pytest.fixture(scope="session")
@@ -154,12 +157,13 @@ def test_several_names_are_asked_in_order_and_a_missing_one_is_noted(
     stub: Stub,
     received: list[int],
     tcp_listener: Callable[[int], socket.socket],
-    tmp_path: Path,
 ) -> None:
     """Names are asked in the order given; each socket keeps its name; a missing one is a note."""
     web = tcp_listener(socket.AF_INET)
+    short = Path(tempfile.mkdtemp(prefix="sa-", dir="/tmp"))  # macOS tmp_path is too long
+    path = str(short / "s")
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as unix:
-        unix.bind(str(tmp_path / "s"))
+        unix.bind(path)
         unix.listen()
         stub.configure(f"unix={unix.fileno()};web={web.fileno()}")
         activation = ask(stub, received, "web", "metrics", "unix")
@@ -167,7 +171,8 @@ def test_several_names_are_asked_in_order_and_a_missing_one_is_noted(
         ("web", "tcp"),
         ("unix", "unix-stream"),
     ]
-    assert activation.named("unix")[0][2].address == str(tmp_path / "s")
+    shutil.rmtree(short)
+    assert activation.named("unix")[0][2].address == path
     assert activation.notes == (
         "launchd socket 'metrics': not activated: no socket of that name in the job's "
         "Sockets (ENOENT)",
@@ -438,6 +443,15 @@ def test_off_macos_asking_loads_no_ctypes() -> None:
     assert out.stdout.strip() == "False"
 
 
+@ON_MACOS
+def test_on_macos_a_process_not_started_by_launchd_is_not_activated() -> None:
+    """The real libSystem, asked by a process launchd did not start: ESRCH, not activated."""
+    activation = launchd_activation(["web"], environ={})
+    assert not activation.activated
+    [note] = activation.notes
+    assert note.startswith("launchd socket 'web': not activated: "), note
+
+
 def test_a_library_that_cannot_be_loaded_raises_naming_it(tmp_path: Path) -> None:
     """A named library that does not exist raises LaunchdError(ENOENT) with its path."""
     missing = tmp_path / "nope.so"
@@ -447,6 +461,7 @@ def test_a_library_that_cannot_be_loaded_raises_naming_it(tmp_path: Path) -> Non
     assert str(missing) in str(caught.value)
 
 
+@OFF_MACOS  # there dlsym also searches the library's dependencies, and libSystem has it
 def test_a_library_without_the_function_raises(tmp_path: Path) -> None:
     """A library that does not export launch_activate_socket raises LaunchdError(ENOSYS)."""
     compiler = require_tool("gcc")
