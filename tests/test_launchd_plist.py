@@ -63,3 +63,15 @@ def test_the_demo_asks_launchd_for_every_socket_key(job: dict[str, Any]) -> None
     """SOCKET_ACTIVATION_LAUNCHD_NAMES names exactly the keys of Sockets, so none is missed."""
     names = job["EnvironmentVariables"]["SOCKET_ACTIVATION_LAUNCHD_NAMES"].split()
     assert sorted(names) == sorted(job["Sockets"])
+
+
+def test_the_plist_config_source_reads_it() -> None:
+    """The plist source turns it into two named listen specs and the launchd names to ask."""
+    from socket_activation.sources import load_config
+
+    config = load_config(plist=PLIST, environ={})
+    assert [(spec.name, str(spec.address), spec.socket_mode) for spec in config.listen] == [
+        ("web", "127.0.0.1:8000", None),
+        ("unix", "/tmp/socket-activation-demo.sock", 0o660),
+    ]
+    assert config.launchd_names == ("web", "unix")

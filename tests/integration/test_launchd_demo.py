@@ -90,6 +90,30 @@ def test_inspect_reports_the_launchd_sockets(
     ]
 
 
+def test_inspect_with_the_plist_as_config_takes_launchd_sockets_by_name(
+    stub_library: Path, launchd_sockets: dict[str, socket.socket]
+) -> None:
+    """Given the plist as its config (--plist), inspect matches launchd's sockets to its Sockets
+    keys by name (here on other addresses than the plist's) and binds nothing."""
+    env = child_env(stub_library, launchd_sockets)
+    del env["SOCKET_ACTIVATION_LAUNCHD_NAMES"]  # the names come from the plist's Sockets keys
+    done = subprocess.run(
+        [*CLI, "inspect", "--json", "--plist", str(PLIST)],
+        env=env,
+        pass_fds=[s.fileno() for s in launchd_sockets.values()],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert [(s["name"], s["source"], s["kind"]) for s in report["sockets"]] == [
+        ("web", "launchd", "tcp"),
+        ("unix", "launchd", "unix-stream"),
+    ]
+
+
 def get(connect: Any, timeout: float = 20) -> dict[str, Any]:
     """GET / on a fresh connection made by *connect*, retried until the demo answers."""
     deadline = time.monotonic() + timeout
