@@ -55,7 +55,8 @@ def load_config(
     """The ServerConfig from every source given: explicit values > environment > file.
 
     *overrides* are the explicit values (``ServerConfig`` field names). *env_prefix* ``None``
-    ignores the environment; *environ* defaults to ``os.environ``. *unit* may be one path or a
+    ignores the environment; *environ* (default ``os.environ``) is also what unit specifiers
+    such as ``%t`` read. *unit* may be one path or a
     list (a service with several socket units: their sockets in the given order). Warnings (an
     unknown key in a unit, a ``Listen*=`` value systemd would ignore, an unsupported socket type)
     go to *on_warning*, by default the ``socket_activation.config`` logger; ``strict=True``
@@ -64,6 +65,7 @@ def load_config(
     Raises :class:`ConfigError` (or its :class:`UnitFileError` leaf) naming the variable, file
     and line, or key that is wrong; nothing else escapes.
     """
+    env: Mapping[str, str] = os.environ if environ is None else environ
     layers: list[SourceData] = []
     if toml is not None:
         from .toml import read_toml
@@ -77,9 +79,9 @@ def load_config(
         from .unit import read_units
 
         paths = [unit] if isinstance(unit, (str, os.PathLike)) else list(unit)
-        layers.append(read_units(paths, strict=strict))
+        layers.append(read_units(paths, strict=strict, environ=env))
     if env_prefix is not None:
-        layers.append(read_env(os.environ if environ is None else environ, env_prefix))
+        layers.append(read_env(env, env_prefix))
     if overrides:
         explicit = SourceData()
         for key, value in overrides.items():
