@@ -238,7 +238,7 @@ def _listen_backlog(sock: socket.socket) -> int:
     return int(out[2])
 
 
-CHILD = """
+CHILD = r"""
 import json, os, socket, subprocess, sys
 from socket_activation._resolve import resolve
 res = resolve()

@@ -245,7 +245,7 @@ def launchd_activation(
     env: Mapping[str, str] = os.environ if environ is None else environ
     path = _library_path(library, env)
     if path is None:
-        return LaunchdActivation(tuple(names), (), ("launchd: not macOS, nothing to ask",))
+        return LaunchdActivation(tuple(names), (), ())  # not macOS: nothing to ask, nothing to say
     sockets: list[tuple[str, int, SocketInfo]] = []
     notes: list[str] = []
     with _lock:
