@@ -71,7 +71,8 @@ UNITS = {
     ),
     "continuation-and-comments": (
         "[Socket]\n# ListenStream=127.0.0.1:1\nListenStream=127.0.0.1:41020\n"
-        "; ListenStream=127.0.0.1:2\nFileDescriptorName=a\\\n# inside\nb\n  ListenStream = /tmp/sa-c.sock\n",
+        "; ListenStream=127.0.0.1:2\nFileDescriptorName=a\\\n# inside\nb\n"
+        "  ListenStream = /tmp/sa-c.sock\n",
         None,
     ),
     "drop-in-overrides": (
@@ -129,7 +130,7 @@ def free_port(kind: socket.SocketKind) -> int:
 def test_the_activated_process_receives_what_we_parse(
     user_manager: UserManager, user_units: str, short_tmp: str
 ) -> None:
-    """Started by the manager, the service gets exactly our specs: names, kinds, addresses, order."""
+    """Started by the manager, the service gets our specs: names, kinds, addresses, order."""
     um, prefix = user_manager, user_units
     tcp, udp, tcp2 = (
         free_port(socket.SOCK_STREAM),
