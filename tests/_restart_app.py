@@ -121,11 +121,17 @@ def main() -> int:
     parser.add_argument("--ready-timeout", type=float, default=10.0)
     parser.add_argument("--upgrade-on-hup", action="store_true")
     parser.add_argument("--fault-file")
+    parser.add_argument(
+        "--bind-after-startup", action="store_true", help="start-up work first, then bind"
+    )
     args = parser.parse_args()
 
     fault = take_fault(args.fault_file)
     if fault:
         log(f"fault {fault}")
+    if args.bind_after_startup:  # how most servers start: load the app, then listen
+        time.sleep(args.startup)
+        args.startup = 0.0
     config = ServerConfig(listen=tuple(args.listen)) if args.listen else ServerConfig()
     resolution = resolve(config, launchd=False)
     sockets = [s.socket for s in resolution.sockets]

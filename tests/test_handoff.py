@@ -204,6 +204,37 @@ def test_manager_socket_already_passed_along_is_kept_for_the_next_generation(pid
         assert parent.receive() is None
 
 
+def test_without_a_manager_the_child_is_told_there_is_none(pids: Pids) -> None:
+    """No NOTIFY_SOCKET above us: the child gets an empty manager variable, so that after
+    announce_ready() it does not keep notifying our socket, gone once we exit."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
+        result = Upgrader(
+            [sock], names=["web"], argv=child_argv(REPORT_CHILD), environ=env
+        ).upgrade()
+        pids.add(result.pid)
+        assert result.status is not None
+        assert json.loads(result.status)["manager"] == ""
+        assert not result.manager_notified
+
+
+def test_manager_that_cannot_be_told_mainpid_fails_the_upgrade(listener: socket.socket) -> None:
+    """Without MAINPID= the manager would stop the service when we exit: the ready child is
+    stopped and the old process keeps serving."""
+    gone = f"@socket-activation-test/no-manager/{os.getpid()}"
+    env = dict(os.environ, NOTIFY_SOCKET=gone)
+    upgrader = Upgrader([listener], names=["web"], argv=child_argv(REPORT_CHILD), environ=env)
+    with pytest.raises(
+        HandoffError, match=r"new process \d+ is ready, but .*Connection refused.*keeps serving"
+    ):
+        upgrader.upgrade()
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)
+    assert upgrader.completed is None
+
+
 @pytest.mark.parametrize(
     ("code", "timeout", "message"),
     [

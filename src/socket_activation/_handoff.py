@@ -40,7 +40,7 @@ from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 
 from ._bind import forget_unix_socket
-from ._errors import HandoffError
+from ._errors import HandoffError, NotifyError
 from ._notify import NOTIFY_SOCKET, NotifyResult, notify
 from ._readiness import ChildExitedError, ReadinessSocket, ReadyTimeoutError
 from ._spawn import spawn_with_sockets
@@ -159,8 +159,9 @@ class Upgrader:
         with ReadinessSocket() as readiness:
             env = {k: v for k, v in environ.items() if k != MANAGER_NOTIFY_SOCKET}
             env[NOTIFY_SOCKET] = readiness.address
-            if manager:
-                env[MANAGER_NOTIFY_SOCKET] = manager
+            # "" says "no manager": the child's announce_ready() then unsets NOTIFY_SOCKET
+            # instead of keeping ours, which is gone once we exit
+            env[MANAGER_NOTIFY_SOCKET] = manager or ""
             try:
                 pid = spawn_with_sockets(
                     self._argv, [s.fileno() for s in self._sockets], self._names, env
@@ -179,11 +180,17 @@ class Upgrader:
             except BaseException:
                 _stop(pid)
                 raise
-        for sock in self._sockets:
-            _forget_if_unix_file(sock)
         notified = False
         if manager:
-            notified = bool(notify(f"MAINPID={pid}", environ={NOTIFY_SOCKET: manager}))
+            # without MAINPID= the manager would take our exit for the service's and stop it,
+            # killing the new process too: not telling it is a failed upgrade
+            try:
+                notified = bool(notify(f"MAINPID={pid}", environ={NOTIFY_SOCKET: manager}))
+            except NotifyError as exc:
+                how = _stop(pid)
+                raise HandoffError(_why(f"process {pid} is ready, but {exc}; {how}", None)) from exc
+        for sock in self._sockets:
+            _forget_if_unix_file(sock)
         return HandoffResult(pid, note.fields.get("STATUS"), notified)
 
 
