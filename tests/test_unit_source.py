@@ -323,3 +323,15 @@ def test_warned_lines_match_systemd_analyze_verify(tmp_path: Path, name: str) ->
     result = read_socket_unit(path, environ=ENV)
     ours = sorted({int(w.split(":")[1]) for w in result.warnings})
     assert ours == theirs, verify.stderr
+
+
+def test_warnings_go_to_the_config_logger_by_default(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Without on_warning, a unit's warnings are logged to socket_activation.config."""
+    path = unit(tmp_path, "[Socket]\nListenStream=80\nListenStraem=81\n")
+    with caplog.at_level("WARNING", logger="socket_activation.config"):
+        load_config(unit=path, env_prefix=None, environ=ENV)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{path}:3: unknown key 'ListenStraem' in section [Socket], ignoring"
+    ]

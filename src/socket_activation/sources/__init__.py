@@ -19,7 +19,6 @@ off the start-up path of apps that read only the environment.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -33,7 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SourceData", "load_config", "merge", "validate"]
 
-_logger = logging.getLogger("socket_activation.config")
+LOGGER_NAME = "socket_activation.config"
 
 # fields that say where to listen the simple way; setting one drops a lower layer's `listen`
 _SIMPLE_ADDRESS_FIELDS = frozenset({"host", "port", "uds"})
@@ -88,10 +87,17 @@ def load_config(
             explicit.set(key, value, f"explicit value {key!r}")
         layers.append(explicit)
     merged = merge(layers)
-    warn = on_warning or _logger.warning
-    for message in merged.warnings:
-        warn(message)
+    if merged.warnings:
+        warn = on_warning or _log_warning
+        for message in merged.warnings:
+            warn(message)
     return validate(merged)
+
+
+def _log_warning(message: str) -> None:
+    import logging  # only when there is something to log: logging costs ms at import
+
+    logging.getLogger(LOGGER_NAME).warning("%s", message)
 
 
 def merge(layers: Sequence[SourceData]) -> SourceData:
