@@ -64,6 +64,7 @@ if TYPE_CHECKING:
         create_udp_listeners,
         has_so_reuseport,
     )
+    from .sources import load_config
 
 # name -> module that defines it
 _LAZY: dict[str, str] = {
@@ -76,11 +77,13 @@ _LAZY: dict[str, str] = {
             "SystemdActivation",
             "listen_fds",
             "listen_fds_with_names",
+    "load_config",
             "systemd_activation",
         ),
         "._systemd",
     ),
     **dict.fromkeys(("ListenSpec", "ServerConfig"), ".config"),
+    "load_config": ".sources",
     **dict.fromkeys(("fdstore_add", "fdstore_remove"), "._fdstore"),
     **dict.fromkeys(
         (
@@ -169,6 +172,7 @@ __all__ = [
     "has_so_reuseport",
     "listen_fds",
     "listen_fds_with_names",
+    "load_config",
     "resolve",
     "systemd_activation",
 ]

@@ -156,7 +156,7 @@ def render_service(sockets: list[str], name: str, exec_start: str, *, accept: bo
     kind = "one instance per connection" if accept else "socket-activated"
     listed = " ".join(sockets)
     note = (
-        ["# systemd does not order fds across socket units (R70): match them by name"]
+        ["# systemd does not order fds across socket units (systemd.socket(5)): match them by name"]
         if len(sockets) > 1
         else []
     )
