@@ -236,7 +236,9 @@ class InheritedFd:
             )
         sock = _wrapped.get(self.fd)
         if sock is None:
-            sock = _Socket(fileno=self.fd)
+            # family and type are known from describe_fd: passing them spares the three
+            # getsockopt() calls socket(fileno=...) makes to find them out
+            sock = _Socket(self.info.family, self.info.type, fileno=self.fd)
             _wrapped[self.fd] = sock
         elif sock.fileno() == -1:
             raise InheritedSocketError(
