@@ -16,7 +16,8 @@ Reads a unit and its drop-ins with :mod:`socket_activation._unitfile` and interp
   ``KeepAlive``, ``NoDelay``, ``ReceiveBuffer``, ``SendBuffer``, ``DeferAcceptSec``,
   ``PassCredentials``, ``Accept``: applied to every socket of the unit; an invalid value is an
   error naming file, line and key. systemd's defaults are kept where they differ from the
-  library's: ``SocketMode=0666``, ``DirectoryMode=0755``, ``BindIPv6Only=default``.
+  library's: ``SocketMode=0666``, ``DirectoryMode=0755``, ``BindIPv6Only=default``,
+  ``Backlog=`` INT_MAX (the kernel caps it at ``net.core.somaxconn``).
 - ``FileDescriptorName=``: the sockets' name; default the unit's name with ``.socket`` (R78);
   an invalid name is a warning and the default is kept, as in systemd.
 
@@ -59,15 +60,17 @@ _BOOLEANS = {
 _SIZES = {"ReceiveBuffer": "receive_buffer", "SendBuffer": "send_buffer"}
 _MODES = {"SocketMode": "socket_mode", "DirectoryMode": "directory_mode"}
 _STRINGS = {"SocketUser": "socket_user", "SocketGroup": "socket_group"}
-# systemd.socket(5) defaults that differ from the library's own (R76, R75)
+# Backlog= is an unsigned int; systemctl show reports INT_MAX for the default (R74) and listen()
+# takes an int, so larger values are capped there (the kernel caps again at somaxconn)
+_INT_MAX = 2**31 - 1
+# systemd.socket(5) defaults that differ from the library's own (R74, R75, R76): a unit's
+# sockets are bound exactly as the manager would bind them
 _DEFAULTS: dict[str, Any] = {
+    "backlog": _INT_MAX,
     "socket_mode": 0o666,
     "directory_mode": 0o755,
     "bind_ipv6_only": "default",
 }
-# Backlog= is an unsigned int; systemctl show reports INT_MAX for the default (R74) and listen()
-# takes an int, so larger values are capped there (the kernel caps again at somaxconn)
-_INT_MAX = 2**31 - 1
 _IFNAMSIZ = 16
 
 
