@@ -291,3 +291,17 @@ def test_unix_socket_matched_by_path(passed: Passed) -> None:
         assert [(s.fd, s.kind, s.address) for s in res] == [(sock.fileno(), "unix-stream", path)]
     finally:
         Path(path).unlink(missing_ok=True)
+
+
+def test_close_removes_the_socket_files_resolve_created(tmp_path: Path) -> None:
+    """Closing a resolution removes the Unix socket files it bound, and nothing else."""
+    mine = tmp_path / "mine.sock"
+    theirs = tmp_path / "theirs.sock"
+    config = ServerConfig(listen=[str(mine), str(theirs)])
+    res = resolve(config, systemd=SystemdActivation("", ()), launchd=False)
+    assert mine.exists()
+    theirs.unlink()  # replaced by someone else's file since
+    theirs.write_text("not ours")
+    res.close()
+    assert not mine.exists()
+    assert theirs.read_text() == "not ours"

@@ -20,7 +20,7 @@ import ipaddress
 import socket
 
 from ._address import AddressKind, ListenAddress, Transport
-from ._bind import bind_workers, close_all
+from ._bind import bind_workers, close_all, remove_unix_socket
 from ._record import record
 from ._sockinfo import SocketInfo, describe_socket
 from ._systemd import InheritedFd, SystemdActivation, systemd_activation
@@ -137,8 +137,13 @@ class Resolution:
         return {"sockets": [s.to_dict() for s in self.sockets], "notes": list(self.notes)}
 
     def close(self) -> None:
-        """Close the sockets bound by :func:`resolve` (inherited ones stay open)."""
+        """Close the sockets bound by :func:`resolve` and remove the Unix socket files it
+        created (inherited sockets stay open; a file handed over to another process, or
+        replaced since, is left alone)."""
+        paths = [s.address for s in self.sockets if not s.inherited and s.address.startswith("/")]
         close_all(list(self.bound))
+        for path in paths:
+            remove_unix_socket(path)
 
 
 def resolve(
