@@ -20,6 +20,7 @@ from __future__ import annotations
 import errno
 
 from ._errors import ActivationError
+from ._numbers import ParseIntError, parse_pid, safe_atoi, safe_atou64
 from ._record import record
 
 TYPE_CHECKING = False  # typing/collections cost milliseconds; type checkers treat this as True
@@ -50,100 +51,6 @@ LISTEN_FDNAMES = "LISTEN_FDNAMES"
 LISTEN_VARIABLES = (LISTEN_PID, LISTEN_PIDFDID, LISTEN_FDS, LISTEN_FDNAMES)
 
 _INT_MAX = 2**31 - 1
-_LONG_MAX = 2**63 - 1
-_ULONG_MAX = 2**64 - 1
-# isspace() in the C locale: what strtol()/strtoul() skip before the number.
-_C_SPACE = " \t\n\v\f\r"
-# systemd's WHITESPACE: what safe_atolu() skips itself before looking for a base prefix.
-_SD_WHITESPACE = " \t\n\r"
-_HEX = "0123456789abcdefABCDEF"
-
-
-def _digit(char: str) -> int:
-    """The value of an ASCII digit or letter as strtol sees it; 99 for anything else."""
-    if "0" <= char <= "9":
-        return ord(char) - ord("0")
-    if "a" <= char.lower() <= "z":
-        return ord(char.lower()) - ord("a") + 10
-    return 99
-
-
-def _strto(text: str, base: int, *, unsigned: bool) -> tuple[int, bool, int]:
-    """glibc ``strtol``/``strtoul`` on 64-bit: ``(value, overflowed, end)``.
-
-    ``end`` is the index after the last digit, or 0 when no digits were found (C's
-    ``endptr == nptr``). Unsigned parsing negates modulo 2**64, as C does.
-    """
-    i = 0
-    while i < len(text) and text[i] in _C_SPACE:
-        i += 1
-    negative = False
-    if i < len(text) and text[i] in "+-":
-        negative = text[i] == "-"
-        i += 1
-    has_hex_prefix = text[i : i + 2] in ("0x", "0X") and text[i + 2 : i + 3] in tuple(_HEX)
-    if base in (0, 16) and has_hex_prefix:
-        base = 16
-        i += 2
-    elif base == 0:
-        base = 8 if text[i : i + 1] == "0" else 10
-    start = i
-    while i < len(text) and _digit(text[i]) < base:
-        i += 1
-    if i == start:
-        return 0, False, 0
-    magnitude = int(text[start:i], base)
-    if unsigned:
-        if magnitude > _ULONG_MAX:
-            return _ULONG_MAX, True, i
-        return (-magnitude) % 2**64 if negative else magnitude, False, i
-    if negative:
-        if magnitude > _LONG_MAX + 1:
-            return -_LONG_MAX - 1, True, i
-        return -magnitude, False, i
-    if magnitude > _LONG_MAX:
-        return _LONG_MAX, True, i
-    return magnitude, False, i
-
-
-def _mangle_base(text: str) -> tuple[str, int]:
-    """systemd's mangle_base(): ``0b``/``0o`` prefixes select base 2/8; else base 0."""
-    if text[:2] in ("0b", "0B"):
-        return text[2:], 2
-    if text[:2] in ("0o", "0O"):
-        return text[2:], 8
-    return text, 0
-
-
-def _safe_atou64(text: str) -> tuple[int, int]:
-    """systemd's safe_atollu(): ``(value, 0)`` or ``(0, errno)``."""
-    rest = text.lstrip(_SD_WHITESPACE)
-    rest, base = _mangle_base(rest)
-    value, overflowed, end = _strto(rest, base, unsigned=True)
-    if overflowed:
-        return 0, errno.ERANGE
-    if end == 0 or end != len(rest):
-        return 0, errno.EINVAL
-    if value != 0 and rest[:1] == "-":
-        return 0, errno.ERANGE
-    return value, 0
-
-
-def _safe_atoi(text: str) -> tuple[int, int]:
-    """systemd's safe_atoi(): ``(value, 0)`` or ``(0, errno)``.
-
-    Measured against libsystemd 252: like safe_atolu() it skips systemd's whitespace
-    (`` \\t\\n\\r``, not ``\\v``) before looking for ``0b``/``0o``, so ``" 0b10"`` is 2.
-    """
-    rest, base = _mangle_base(text.lstrip(_SD_WHITESPACE))
-    value, overflowed, end = _strto(rest, base, unsigned=False)
-    if overflowed:
-        return 0, errno.ERANGE
-    if end == 0 or end != len(rest):
-        return 0, errno.EINVAL
-    if not -_INT_MAX - 1 <= value <= _INT_MAX:
-        return 0, errno.ERANGE
-    return value, 0
 
 
 def parse_listen_pid(text: str) -> int:
@@ -153,31 +60,27 @@ def parse_listen_pid(text: str) -> int:
     ``errno=EINVAL``; ``"0"``, ``"-1"`` and anything that does not fit a ``pid_t`` raise with
     ``errno=ERANGE``.
     """
-    value, err = _safe_atou64(text)
-    if err == errno.EINVAL:
-        raise ActivationError(
-            f"{LISTEN_PID} must be a process id, got {text!r}", variable=LISTEN_PID, errno=err
-        )
-    # parse_pid() casts to pid_t (int32) and requires the value to survive the cast and be > 0.
-    if err or not 0 < value <= _INT_MAX:
-        raise ActivationError(
-            f"{LISTEN_PID} must be a process id between 1 and {_INT_MAX}, got {text!r}",
-            variable=LISTEN_PID,
-            errno=errno.ERANGE,
-        )
-    return value
+    try:
+        # parse_pid() casts to pid_t (int32) and requires the value to survive it and be > 0.
+        return parse_pid(text)
+    except ParseIntError as exc:
+        if exc.errno == errno.EINVAL:
+            message = f"{LISTEN_PID} must be a process id, got {text!r}"
+        else:
+            message = f"{LISTEN_PID} must be a process id between 1 and {_INT_MAX}, got {text!r}"
+        raise ActivationError(message, variable=LISTEN_PID, errno=exc.errno) from None
 
 
 def parse_listen_pidfdid(text: str) -> int:
     """Parse ``LISTEN_PIDFDID`` (newer systemd, R5): an unsigned 64-bit pidfd inode id."""
-    value, err = _safe_atou64(text)
-    if err:
+    try:
+        return safe_atou64(text)
+    except ParseIntError as exc:
         raise ActivationError(
             f"{LISTEN_PIDFDID} must be an unsigned 64-bit pidfd inode id, got {text!r}",
             variable=LISTEN_PIDFDID,
-            errno=err,
-        )
-    return value
+            errno=exc.errno,
+        ) from None
 
 
 def parse_listen_fds(text: str) -> int:
@@ -187,17 +90,14 @@ def parse_listen_fds(text: str) -> int:
     is 8 (C octal). ``"0"``, negatives, values above ``INT_MAX - 3`` and garbage raise with
     ``errno=EINVAL``; values that do not fit a C ``int`` raise with ``errno=ERANGE``.
     """
-    value, err = _safe_atoi(text)
-    if err == errno.ERANGE:
-        raise ActivationError(
-            f"{LISTEN_FDS} must be a positive integer that fits a C int, got {text!r}",
-            variable=LISTEN_FDS,
-            errno=err,
-        )
-    if err:
-        raise ActivationError(
-            f"{LISTEN_FDS} must be a positive integer, got {text!r}", variable=LISTEN_FDS
-        )
+    try:
+        value = safe_atoi(text)
+    except ParseIntError as exc:
+        if exc.errno == errno.ERANGE:
+            message = f"{LISTEN_FDS} must be a positive integer that fits a C int, got {text!r}"
+        else:
+            message = f"{LISTEN_FDS} must be a positive integer, got {text!r}"
+        raise ActivationError(message, variable=LISTEN_FDS, errno=exc.errno) from None
     if value <= 0:
         raise ActivationError(
             f"{LISTEN_FDS} must be a positive integer, got {text!r}", variable=LISTEN_FDS
