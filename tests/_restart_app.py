@@ -1,6 +1,6 @@
 """A small HTTP/1.0 server for restart tests and benchmarks/restart.py.
 
-Takes its sockets from LISTEN_FDS (or binds ``--listen`` when nothing was passed), does
+Takes its sockets from LISTEN_FDS (or binds ``--listen`` HOST:PORT when nothing was passed), does
 ``--startup`` seconds of start-up work, says READY=1 through NOTIFY_SOCKET (handoff-aware),
 then answers every request with its pid. SIGTERM: stop accepting, finish in-flight requests
 (at most ``--drain`` seconds), exit 0. With ``--upgrade-on-hup``, SIGHUP upgrades it in place
@@ -25,8 +25,7 @@ import time
 
 from socket_activation._errors import HandoffError
 from socket_activation._handoff import Upgrader, announce_ready
-from socket_activation._resolve import resolve
-from socket_activation.config import ServerConfig
+from socket_activation._systemd import systemd_activation
 
 LOG_FILE = os.environ.get("RESTART_APP_LOG")
 
@@ -53,6 +52,25 @@ def take_fault(path: str | None) -> str:
         fault = f.read().strip()
     os.unlink(taken)
     return fault
+
+
+def take_sockets(listen: list[str]) -> tuple[list[socket.socket], list[str]]:
+    """What systemd (or an upgrade) passed; else bind each ``--listen`` HOST:PORT.
+
+    Kept light on purpose (no pydantic config): the benchmark's start-up cost is --startup.
+    """
+    passed = systemd_activation().listeners
+    if passed:
+        return [fd.socket() for fd in passed], [fd.name for fd in passed]
+    sockets = []
+    for address in listen:
+        host, _, port = address.rpartition(":")
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, int(port)))
+        sock.listen(2048)
+        sockets.append(sock)
+    return sockets, ["web"] * len(sockets)
 
 
 class Server:
@@ -132,10 +150,7 @@ def main() -> int:
     if args.bind_after_startup:  # how most servers start: load the app, then listen
         time.sleep(args.startup)
         args.startup = 0.0
-    config = ServerConfig(listen=tuple(args.listen)) if args.listen else ServerConfig()
-    resolution = resolve(config, launchd=False)
-    sockets = [s.socket for s in resolution.sockets]
-    names = [s.name for s in resolution.sockets]
+    sockets, names = take_sockets(args.listen)
     server = Server(sockets, args.drain)
     upgrader = Upgrader(sockets, names=names, ready_timeout=args.ready_timeout)
     hup = threading.Event()
