@@ -156,6 +156,7 @@ def main() -> int:
     hup = threading.Event()
 
     def on_term(signum: int, frame: object) -> None:
+        log(f"{signal.Signals(signum).name}: stopping")
         server.stop.set()
 
     def on_hup(signum: int, frame: object) -> None:
