@@ -21,8 +21,12 @@ as ``NOTIFY_SOCKET`` (its ``READY=1`` must reach us, not the manager): it travel
 ``MAINPID=<child>``, so the unit stays active when we exit. The child calls
 :func:`announce_ready`, which sends ``READY=1`` to whoever waits and then makes the manager's
 socket its ``NOTIFY_SOCKET`` for everything later (``STATUS=``, ``WATCHDOG=1``, the next
-upgrade). The unit needs ``NotifyAccess=all``: the child's messages can reach the manager a
-moment before ``MAINPID=`` names it.
+upgrade). ``MAINPID=`` comes from the current main process, so ``NotifyAccess=main`` is enough
+for the handover itself (measured under systemd 252); use ``NotifyAccess=all`` so that the new
+process's own messages are accepted even in the moment before ``MAINPID=`` names it.
+On stop, systemd waits for a main process it did not start only when it tracks processes with
+cgroup v2; on a v1/hybrid layout in a container it follows ``SIGTERM`` with ``SIGKILL`` at once
+(measured), so prefer ``supervise`` there.
 
 Unix socket files handed over are never unlinked by the old process (``forget_unix_socket``).
 """
