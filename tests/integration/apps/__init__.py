@@ -1,0 +1,1 @@
+"""Small apps the integration tests serve with each server (see test_integrations.py)."""
