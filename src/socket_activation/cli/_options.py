@@ -16,9 +16,10 @@ from .._address import ListenAddress, Transport
 from .._errors import AddressError, ConfigError
 
 if TYPE_CHECKING:
+    from .._resolve import Resolution
     from ..config import ServerConfig
 
-__all__ = ["add_config_options", "config_from_args"]
+__all__ = ["add_config_options", "add_resolve_options", "config_from_args", "resolve_from_args"]
 
 ENV_PREFIX = "SOCKET_ACTIVATION_"
 
@@ -116,3 +117,20 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         ]
         config = config.model_copy(update={"listen": tuple(specs)})
     return config
+
+
+def add_resolve_options(parser: argparse.ArgumentParser) -> None:
+    """The configuration options plus ``--trust-pid1``: what every resolving command takes."""
+    add_config_options(parser)
+    parser.add_argument(
+        "--trust-pid1",
+        action="store_true",
+        help="accept LISTEN_PID=1 when this is PID 2 under a container init (opt-in)",
+    )
+
+
+def resolve_from_args(args: argparse.Namespace, *, nonblocking: bool = True) -> Resolution:
+    """Resolve the sockets the options describe, as an app would."""
+    from .._resolve import resolve
+
+    return resolve(config_from_args(args), trust_pid1=args.trust_pid1, nonblocking=nonblocking)

@@ -7,8 +7,7 @@ import sys
 from typing import Any
 
 from .._demo import serve
-from .._resolve import resolve
-from ._options import add_config_options, config_from_args
+from ._options import add_resolve_options, resolve_from_args
 
 __all__ = ["register"]
 
@@ -27,17 +26,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         action="store_true",
         help="park bound sockets in systemd's fd store (unit needs FileDescriptorStoreMax=)",
     )
-    parser.add_argument(
-        "--trust-pid1",
-        action="store_true",
-        help="accept LISTEN_PID=1 when this is PID 2 under a container init",
-    )
-    add_config_options(parser)
+    add_resolve_options(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    resolution = resolve(config_from_args(args), trust_pid1=args.trust_pid1)
+    resolution = resolve_from_args(args)
     try:
         serve(resolution, sys.stdout, fdstore=args.fdstore)
     finally:

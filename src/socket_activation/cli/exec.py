@@ -13,9 +13,8 @@ import os
 from typing import Any
 
 from .._errors import ConfigError
-from .._resolve import resolve
 from .._spawn import exec_with_sockets
-from ._options import add_config_options, config_from_args
+from ._options import add_resolve_options, resolve_from_args
 
 __all__ = ["drop_privileges", "register"]
 
@@ -30,14 +29,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
             "with the sockets at fds 3.. and LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES set."
         ),
     )
-    add_config_options(parser)
+    add_resolve_options(parser)
     parser.add_argument("--user", help="switch to this user after binding (needs root)")
     parser.add_argument("--group", help="switch to this group after binding (needs root)")
-    parser.add_argument(
-        "--trust-pid1",
-        action="store_true",
-        help="accept LISTEN_PID=1 when this is PID 2 under a container init",
-    )
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...]")
     parser.set_defaults(func=run)
 
@@ -48,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         command = command[1:]
     if not command:
         raise ConfigError("exec needs a command after '--'", source="command line")
-    resolution = resolve(config_from_args(args), trust_pid1=args.trust_pid1, nonblocking=False)
+    resolution = resolve_from_args(args, nonblocking=False)
     sockets = list(resolution.sockets)
     drop_privileges(args.user, args.group)
     exec_with_sockets(command, [s.fd for s in sockets], [s.name for s in sockets], dict(os.environ))

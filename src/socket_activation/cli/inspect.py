@@ -6,8 +6,8 @@ import argparse
 import json
 from typing import Any
 
-from .._resolve import Resolution, resolve
-from ._options import add_config_options, config_from_args
+from .._resolve import Resolution
+from ._options import add_resolve_options, resolve_from_args
 
 __all__ = ["register"]
 
@@ -23,18 +23,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         ),
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument(
-        "--trust-pid1",
-        action="store_true",
-        help="accept LISTEN_PID=1 when this is PID 2 under a container init",
-    )
-    add_config_options(parser)
+    add_resolve_options(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    config = config_from_args(args)
-    resolution = resolve(config, trust_pid1=args.trust_pid1)
+    resolution = resolve_from_args(args)
     try:
         if args.json:
             print(json.dumps(resolution.to_dict()))
