@@ -262,3 +262,49 @@ def test_demo_under_a_user_manager_socket_unit(
     user_manager.wait_for(f"{user_units}-demo.service", "ActiveState", "active")
     status = user_manager.show(f"{user_units}-demo.service", "StatusText")["StatusText"]
     assert status == "serving 2 socket(s)"
+
+
+def test_inspect_as_a_service_of_two_socket_units(
+    user_manager: UserManager, user_units: str, short_tmp: str, tmp_path: Path
+) -> None:
+    """Under a real user manager, the resolver reports every socket of a unit with several
+    Listen*= lines and of a second, named unit: right name, kind, address, in unit order."""
+    tcp, udp, metrics = free_port(), free_port(socket.SOCK_DGRAM), free_port()
+    out = tmp_path / "inspect.json"
+    user_manager.write_unit(
+        f"{user_units}-app.socket",
+        f"[Socket]\nListenStream=127.0.0.1:{tcp}\nListenDatagram=127.0.0.1:{udp}\n"
+        f"ListenStream={short_tmp}/app.sock\nFileDescriptorName=web\n"
+        f"Service={user_units}-app.service\n",
+    )
+    user_manager.write_unit(
+        f"{user_units}-metrics.socket",
+        f"[Socket]\nListenStream=127.0.0.1:{metrics}\nFileDescriptorName=metrics\n"
+        f"Service={user_units}-app.service\n",
+    )
+    command = exec_quote(sys.executable, "-m", "socket_activation", "inspect", "--json")
+    # The service must BE inspect: a `sh -c '... > file'` wrapper forks, and LISTEN_PID would
+    # name the shell (inspect then rightly reports "not this process").
+    user_manager.write_unit(
+        f"{user_units}-app.service",
+        f"[Service]\nExecStart={command}\nStandardOutput=truncate:{out}\n",
+    )
+    user_manager.daemon_reload()
+    user_manager.systemctl("start", f"{user_units}-app.socket", f"{user_units}-metrics.socket")
+    poke(tcp)
+    deadline = time.monotonic() + 20
+    while not (out.exists() and out.read_text().endswith("\n")):
+        assert time.monotonic() < deadline, user_manager.log(40)
+        time.sleep(0.05)
+    report = json.loads(out.read_text())
+    seen = [(s["name"], s["kind"], s["address"], s["source"]) for s in report["sockets"]]
+    assert [s for s in seen if s[0] == "web"] == [
+        ("web", "tcp", f"127.0.0.1:{tcp}", "systemd"),
+        ("web", "udp", f"127.0.0.1:{udp}", "systemd"),
+        ("web", "unix-stream", f"{short_tmp}/app.sock", "systemd"),
+    ]
+    assert [s for s in seen if s[0] == "metrics"] == [
+        ("metrics", "tcp", f"127.0.0.1:{metrics}", "systemd")
+    ]
+    assert len(seen) == 4
+    assert sorted(s["fd"] for s in report["sockets"]) == [3, 4, 5, 6]
