@@ -1,0 +1,97 @@
+"""The example demo service keeps its socket across restarts through systemd's fd store.
+
+socket-activation-demo.service started alone (its socket unit stopped) binds its own socket and
+parks it in the fd store (`demo --fdstore`, `FileDescriptorStoreMax=8`). Each restart hands the
+same listening socket to the next process, so a client hammering it during restarts is never
+refused.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.integration.test_cli_activated import curl
+from tests.integration.test_units import (
+    SERVICE,
+    SOCKET,
+    free_port_for_tcp_and_udp,
+    program_for,
+    substitute,
+)
+from tests.integration.usermanager import UserManager
+
+
+@pytest.fixture
+def demo_service(user_manager: UserManager) -> Iterator[UserManager]:
+    yield user_manager
+    if user_manager.running:
+        user_manager.systemctl("stop", SERVICE, SOCKET, check=False)
+        for name in (SERVICE, SOCKET):
+            (user_manager.unit_dir / name).unlink(missing_ok=True)
+        user_manager.daemon_reload()
+        user_manager.systemctl("reset-failed", "socket-activation-demo*", check=False)
+
+
+class Hammer(threading.Thread):
+    """Connects to 127.0.0.1:port again and again (bounded), counting refusals."""
+
+    def __init__(self, port: int, seconds: float) -> None:
+        super().__init__(daemon=True)
+        self.port = port
+        self.deadline = time.monotonic() + seconds
+        self.stop = threading.Event()
+        self.connected = 0
+        self.refused = 0
+
+    def run(self) -> None:
+        while not self.stop.is_set() and time.monotonic() < self.deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=5):
+                    self.connected += 1
+            except ConnectionRefusedError:
+                self.refused += 1
+            time.sleep(0.005)
+
+
+@pytest.mark.parametrize(
+    "with_socket_unit", [False, True], ids=["no-socket-unit", "socket-stopped"]
+)
+def test_demo_service_alone_keeps_its_socket_across_restarts(
+    demo_service: UserManager, with_socket_unit: bool
+) -> None:
+    """Bound once, then handed back by the fd store on each restart: zero refused."""
+    manager = demo_service
+    port = free_port_for_tcp_and_udp()
+    # the service as shipped, but for the program path and the port it binds when alone
+    text = substitute(SERVICE, program_for(SERVICE)).replace(
+        "demo --fdstore", f"demo --fdstore --listen 127.0.0.1:{port} --fdname demo"
+    )
+    manager.write_unit(SERVICE, text)
+    if with_socket_unit:  # installed but stopped
+        manager.write_unit(SOCKET, substitute(SOCKET, {":8000": f":{free_port_for_tcp_and_udp()}"}))
+    manager.daemon_reload()
+    manager.systemctl("start", SERVICE)
+    manager.wait_for(SERVICE, "ActiveState", "active", timeout=20)
+    first = curl(f"http://127.0.0.1:{port}/")
+    assert (first["source"], first["name"]) == ("bound", "demo")
+    assert manager.show(SERVICE, "NFileDescriptorStore")["NFileDescriptorStore"] == "1"
+
+    hammer = Hammer(port, seconds=60)
+    hammer.start()
+    pids = {first["pid"]}
+    for _ in range(3):
+        manager.systemctl("restart", SERVICE)
+        manager.wait_for(SERVICE, "ActiveState", "active", timeout=20)
+        answer = curl(f"http://127.0.0.1:{port}/")
+        assert (answer["source"], answer["name"], answer["fd"]) == ("systemd", "demo", 3)
+        pids.add(answer["pid"])
+    hammer.stop.set()
+    hammer.join(timeout=10)
+    assert len(pids) == 4, "every restart is a new process"
+    assert hammer.connected > 0
+    assert hammer.refused == 0
