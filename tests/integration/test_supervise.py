@@ -322,7 +322,7 @@ def test_sigkill_of_the_old_generation_mid_drain_fails_no_new_connection(
         pytest.param(None, signal.SIGTERM, 0, id="app-drains-and-exits-0"),
         pytest.param(None, signal.SIGINT, 0, id="sigint-too"),
         pytest.param(
-            ["/bin/sh", "-c", "trap 'exit 7' TERM; sleep 60 & wait"],
+            ["/bin/sh", "-c", "trap 'kill $!; exit 7' TERM; sleep 60 & wait"],
             signal.SIGTERM,
             7,
             id="child-status-is-ours",
