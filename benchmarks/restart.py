@@ -154,12 +154,25 @@ class Handoff(Scenario):
         self.first = self.popen(argv, RESTART_APP_LOG=str(self.log))
         self.current = self.first.pid
         wait_serving(self.port)
+        self.offset = 0
 
     def restart(self) -> None:
         old = self.current
+        needle = f"app {old}: handed over to "
         os.kill(old, signal.SIGHUP)
-        text = wait_file_text(self.log, f"app {old}: handed over to ")
-        self.current = int(text.split(f"app {old}: handed over to ")[1].split()[0])
+        # read only what was appended, and not too often: this thread shares the GIL with
+        # the load's client threads, and polling must not slow them down
+        deadline = time.monotonic() + 10
+        text = ""
+        with open(self.log) as f:
+            f.seek(self.offset)
+            while needle not in text and time.monotonic() < deadline:
+                time.sleep(0.05)
+                text += f.read()
+            self.offset = f.tell()
+        if needle not in text:
+            raise RuntimeError(f"{self.log}: no handover from {old}:\n{text}")
+        self.current = int(text.split(needle)[1].split()[0])
         self.restarts_done += 1
 
     def stop(self) -> None:
