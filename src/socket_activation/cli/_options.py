@@ -19,7 +19,14 @@ if TYPE_CHECKING:
     from .._resolve import Resolution
     from ..config import ServerConfig
 
-__all__ = ["add_config_options", "add_resolve_options", "config_from_args", "resolve_from_args"]
+__all__ = [
+    "add_command_argument",
+    "add_config_options",
+    "add_resolve_options",
+    "command_from_args",
+    "config_from_args",
+    "resolve_from_args",
+]
 
 ENV_PREFIX = "SOCKET_ACTIVATION_"
 
@@ -134,3 +141,18 @@ def resolve_from_args(args: argparse.Namespace, *, nonblocking: bool = True) -> 
     from .._resolve import resolve
 
     return resolve(config_from_args(args), trust_pid1=args.trust_pid1, nonblocking=nonblocking)
+
+
+def add_command_argument(parser: argparse.ArgumentParser) -> None:
+    """The program to run, after ``--``."""
+    parser.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...]")
+
+
+def command_from_args(args: argparse.Namespace, verb: str) -> list[str]:
+    """The program and its arguments after ``--``; a ConfigError when there is none."""
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        raise ConfigError(f"{verb} needs a command after '--'", source="command line")
+    return command

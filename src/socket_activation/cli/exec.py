@@ -14,7 +14,12 @@ from typing import Any
 
 from .._errors import ConfigError
 from .._spawn import exec_with_sockets
-from ._options import add_resolve_options, resolve_from_args
+from ._options import (
+    add_command_argument,
+    add_resolve_options,
+    command_from_args,
+    resolve_from_args,
+)
 
 __all__ = ["drop_privileges", "register"]
 
@@ -32,16 +37,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     add_resolve_options(parser)
     parser.add_argument("--user", help="switch to this user after binding (needs root)")
     parser.add_argument("--group", help="switch to this group after binding (needs root)")
-    parser.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...]")
+    add_command_argument(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    command = list(args.command)
-    if command and command[0] == "--":
-        command = command[1:]
-    if not command:
-        raise ConfigError("exec needs a command after '--'", source="command line")
+    command = command_from_args(args, "exec")
     resolution = resolve_from_args(args, nonblocking=False)
     sockets = list(resolution.sockets)
     drop_privileges(args.user, args.group)

@@ -12,10 +12,13 @@ import argparse
 import sys
 from typing import Any
 
-from .._errors import ConfigError
-from .._resolve import resolve
 from .._supervisor import Supervisor
-from ._options import add_config_options, config_from_args
+from ._options import (
+    add_command_argument,
+    add_resolve_options,
+    command_from_args,
+    resolve_from_args,
+)
 
 __all__ = ["register"]
 
@@ -41,7 +44,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
             "old keeps serving. SIGTERM/SIGINT stop the command and exit with its status."
         ),
     )
-    add_config_options(parser)
+    add_resolve_options(parser)
     parser.add_argument(
         "--ready",
         choices=("notify", "started"),
@@ -68,12 +71,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         default="on-failure",
         help="replace the serving generation when it dies (default: unless it exits 0)",
     )
-    parser.add_argument(
-        "--trust-pid1",
-        action="store_true",
-        help="accept LISTEN_PID=1 when this is PID 2 under a container init",
-    )
-    parser.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...]")
+    add_command_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -82,12 +80,8 @@ def _log(text: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    command = list(args.command)
-    if command and command[0] == "--":
-        command = command[1:]
-    if not command:
-        raise ConfigError("supervise needs a command after '--'", source="command line")
-    resolution = resolve(config_from_args(args), trust_pid1=args.trust_pid1, nonblocking=False)
+    command = command_from_args(args, "supervise")
+    resolution = resolve_from_args(args, nonblocking=False)
     if resolution.activated:  # otherwise the notes only say "not activated"
         for note in resolution.notes:
             _log(note)
