@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
     from ._address import AddressKind, ListenAddress, Transport
     from ._fdstore import fdstore_add, fdstore_remove
+    from ._handoff import HandoffResult, Upgrader, announce_ready, upgrade
+    from ._launchd import LaunchdActivation, launch_activate_socket, launchd_activation
     from ._notify import (
         NotifyResult,
         barrier,
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
         watchdog_trigger,
     )
     from ._resolve import Resolution, ResolvedSocket, resolve
+    from ._supervisor import Supervisor
     from ._systemd import (
         SD_LISTEN_FDS_START,
         InheritedFd,
@@ -77,7 +80,7 @@ _LAZY: dict[str, str] = {
             "SystemdActivation",
             "listen_fds",
             "listen_fds_with_names",
-    "load_config",
+            "load_config",
             "systemd_activation",
         ),
         "._systemd",
@@ -85,6 +88,11 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(("ListenSpec", "ServerConfig"), ".config"),
     "load_config": ".sources",
     **dict.fromkeys(("fdstore_add", "fdstore_remove"), "._fdstore"),
+    **dict.fromkeys(("HandoffResult", "Upgrader", "announce_ready", "upgrade"), "._handoff"),
+    **dict.fromkeys(
+        ("LaunchdActivation", "launch_activate_socket", "launchd_activation"), "._launchd"
+    ),
+    "Supervisor": "._supervisor",
     **dict.fromkeys(
         (
             "NotifyResult",
@@ -121,6 +129,14 @@ _LAZY: dict[str, str] = {
 }
 
 __all__ = [
+    "Supervisor",
+    "launchd_activation",
+    "launch_activate_socket",
+    "LaunchdActivation",
+    "upgrade",
+    "announce_ready",
+    "Upgrader",
+    "HandoffResult",
     "NotifyResult",
     "barrier",
     "errno_status",
