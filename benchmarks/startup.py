@@ -1,6 +1,7 @@
 """Start-up cost, side by side in one run: what an activated server pays before serving.
 
-Each row runs a fresh interpreter many times (``-S``-free, like a real service) and reports the
+Each row runs a fresh interpreter many times (interleaved with the row it is compared with, so
+load drifts hit both alike) and reports the
 median wall time of the measured code, taken inside the child with ``perf_counter_ns`` around the
 imports and calls, so interpreter start-up itself is excluded:
 
@@ -26,8 +27,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-# Each snippet prints the elapsed nanoseconds of its measured part.
-PRELUDE = "import time, os, json\nt0 = time.perf_counter_ns()\n"
+# Each snippet prints the elapsed nanoseconds of its measured part. The prelude imports only
+# what timing needs: preloading e.g. json (and with it re and enum) would make both sides of a
+# comparison cheaper by the same amount and inflate the ratio.
+PRELUDE = "import time, os\nt0 = time.perf_counter_ns()\n"
 EPILOGUE = "\nprint(time.perf_counter_ns() - t0)\n"
 
 OURS_ACTIVATED = """
@@ -81,9 +84,15 @@ load_config(plist=os.environ["PLIST"], environ={})
 }
 
 
-def run(code: str, runs: int, *, fds: int = 0, extra_env: dict[str, str] | None = None) -> float:
-    """Median microseconds of *code* over *runs* fresh interpreters."""
-    samples: list[float] = []
+def run(
+    codes: list[str], runs: int, *, fds: int = 0, extra_env: dict[str, str] | None = None
+) -> list[float]:
+    """Median microseconds of each snippet in *codes* over *runs* fresh interpreters.
+
+    The snippets are run interleaved (A, B, A, B, ...), so a drift in the machine's load
+    affects every one of them alike and the ratios stay meaningful on a shared machine.
+    """
+    samples: list[list[float]] = [[] for _ in codes]
     env = {k: v for k, v in os.environ.items() if not k.startswith("LISTEN_")}
     env.update(extra_env or {})
     socks: list[socket.socket] = []
@@ -104,22 +113,23 @@ def run(code: str, runs: int, *, fds: int = 0, extra_env: dict[str, str] | None 
                 "os.environ['LISTEN_PID'] = str(os.getpid())\n"
                 f"os.environ['LISTEN_FDS'] = '{fds}'\n"
             )
-        script = "import os\n" + setup + PRELUDE + code + EPILOGUE
+        scripts = ["import os\n" + setup + PRELUDE + code + EPILOGUE for code in codes]
         pass_fds = [s.fileno() for s in socks]
         for _ in range(runs):
-            out = subprocess.run(
-                [sys.executable, "-c", script],
-                env=env,
-                pass_fds=pass_fds,
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-            samples.append(int(out.strip().splitlines()[-1]) / 1000)
+            for script, series in zip(scripts, samples, strict=True):
+                out = subprocess.run(
+                    [sys.executable, "-c", script],
+                    env=env,
+                    pass_fds=pass_fds,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
+                series.append(int(out.strip().splitlines()[-1]) / 1000)
     finally:
         for s in socks:
             s.close()
-    return statistics.median(samples)
+    return [statistics.median(series) for series in samples]
 
 
 def have(module: str) -> bool:
@@ -151,29 +161,31 @@ def main() -> None:
     runs = args.runs
     rows: list[tuple[str, float, str]] = []
 
-    ours = run(OURS_ACTIVATED, runs, fds=1)
     if have("systemd.daemon"):
-        peer = run(SYSTEMD_PYTHON, runs, fds=1)
+        peer, ours = run([SYSTEMD_PYTHON, OURS_ACTIVATED], runs, fds=1)
         rows.append(("activated: systemd-python listen_fds_with_names", peer, "1.00x (peer)"))
         rows.append(("activated: socket_activation (import + socket)", ours, f"{ours / peer:.2f}x"))
     else:
+        (ours,) = run([OURS_ACTIVATED], runs, fds=1)
         rows.append(("activated: socket_activation (import + socket)", ours, "peer missing"))
 
-    base = run(PYDANTIC_BASELINE, runs)
+    snippets = [PYDANTIC_BASELINE, OURS_RESOLVE]
+    labels = ["resolve(ServerConfig(...)) binding one socket"]
+    extra_env: dict[str, str] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        if have("socket_activation.sources"):
+            extra_env = _source_files(Path(tmp))
+            snippets += list(SOURCES.values())
+            labels += [f"{label}: import + load" for label in SOURCES]
+        base, *costs = run(snippets, runs, extra_env=extra_env)
     rows.append(("baseline: import pydantic + validate small model", base, "1.00x (baseline)"))
-    resolved = run(OURS_RESOLVE, runs)
-    ratio = f"{resolved / base:.2f}x"
-    rows.append(("resolve(ServerConfig(...)) binding one socket", resolved, ratio))
+    rows += [
+        (label, cost, f"{cost / base:.2f}x baseline")
+        for label, cost in zip(labels, costs, strict=True)
+    ]
 
-    many = run(RESOLVE_MANY, max(5, runs // 5), fds=1000, extra_env={"N": "1000"})
+    (many,) = run([RESOLVE_MANY], max(5, runs // 5), fds=1000, extra_env={"N": "1000"})
     rows.append(("resolve() of 1,000 inherited fds", many, f"{many / 1000:.1f} us per fd"))
-
-    if have("socket_activation.sources"):
-        with tempfile.TemporaryDirectory() as tmp:
-            files = _source_files(Path(tmp))
-            for label, code in SOURCES.items():
-                cost = run(code, runs, extra_env=files)
-                rows.append((f"{label}: import + load", cost, f"{cost / base:.2f}x baseline"))
 
     width = max(len(r[0]) for r in rows)
     print(f"{'case'.ljust(width)}  {'median us':>10}  ratio")

@@ -21,7 +21,9 @@ from ._errors import (
     UnitFileError,
     UnixPathError,
 )
-from ._version import __version__
+
+# A literal, read by hatchling at build time: importlib.metadata would cost ~50 ms here.
+__version__ = "0.1.0"
 
 TYPE_CHECKING = False  # typing costs milliseconds at import; type checkers treat this as True
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 
 import pytest
 
 from tests.conftest import require, require_root, require_tool
+from tests.integration.net import stop_process
 from tests.integration.usermanager import (
     MANAGER_BINARY,
     UserManager,
@@ -69,3 +71,12 @@ def short_tmp() -> Iterator[str]:
     path = tempfile.mkdtemp(prefix="sa-", dir="/tmp")
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def processes() -> Iterator[list[subprocess.Popen[str]]]:
+    """Processes a test starts (append them); each is ended by its own PID afterwards."""
+    started: list[subprocess.Popen[str]] = []
+    yield started
+    for proc in started:
+        stop_process(proc)

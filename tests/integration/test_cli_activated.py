@@ -8,73 +8,18 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import require_tool
+from tests.integration.net import curl, free_port, poke
 from tests.integration.report_child import read_report, report_command
 from tests.integration.usermanager import UserManager, exec_quote
 
 CLI = [sys.executable, "-m", "socket_activation"]
-
-
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def poke(port: int, timeout: float = 10) -> None:
-    """Connect once to trigger systemd-socket-activate (it waits for activity)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=2):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
-def curl(*args: str, timeout: float = 10) -> dict[str, object]:
-    """GET with the real curl (retrying until the server answers); the demo's JSON."""
-    exe = require_tool("curl")
-    deadline = time.monotonic() + timeout
-    while True:
-        done = subprocess.run(
-            [exe, "-sS", "--max-time", "5", *args], capture_output=True, text=True, check=False
-        )
-        if done.returncode == 0:
-            return dict(json.loads(done.stdout))
-        if time.monotonic() > deadline:
-            raise AssertionError(f"curl {args} failed: {done.stderr}")
-        time.sleep(0.1)
-
-
-@pytest.fixture
-def processes() -> Iterator[list[subprocess.Popen[str]]]:
-    """Processes a test starts; each is ended by its own PID afterwards."""
-    started: list[subprocess.Popen[str]] = []
-    yield started
-    for proc in started:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-        for stream in (proc.stdout, proc.stderr):
-            if stream:
-                stream.close()
 
 
 def test_inspect_json_under_systemd_socket_activate(short_tmp: str) -> None:

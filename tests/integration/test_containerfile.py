@@ -18,17 +18,15 @@ from __future__ import annotations
 import json
 import os
 import pwd
-import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import require, require_root
-from tests.integration.test_cli_activated import curl
+from tests.integration.net import curl
 
 pytestmark = pytest.mark.integration
 
@@ -137,26 +135,8 @@ def runnable_as_nobody(short_tmp: str) -> Path:
     return bindir
 
 
-@pytest.fixture
-def started() -> Iterator[list[subprocess.Popen[str]]]:
-    """Processes the test starts; each ended by its PID afterwards."""
-    processes: list[subprocess.Popen[str]] = []
-    yield processes
-    for proc in processes:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-        for stream in (proc.stdout, proc.stderr):
-            if stream:
-                stream.close()
-
-
 def test_entrypoint_serves_the_demo_as_an_unprivileged_user(
-    runnable_as_nobody: Path, started: list[subprocess.Popen[str]]
+    runnable_as_nobody: Path, processes: list[subprocess.Popen[str]]
 ) -> None:
     """ENTRYPOINT + CMD: the socket is bound as root, the demo serves it as the switched user."""
     with socket.socket() as probe:
@@ -175,7 +155,7 @@ def test_entrypoint_serves_the_demo_as_an_unprivileged_user(
         stderr=subprocess.PIPE,
         text=True,
     )
-    started.append(proc)
+    processes.append(proc)
     answer = curl(f"http://127.0.0.1:{port}/", timeout=30)
     assert (answer["source"], answer["fd"], answer["address"]) == (
         "systemd",

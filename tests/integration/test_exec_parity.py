@@ -14,8 +14,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from tests.integration.net import free_port, poke
 from tests.integration.report_child import read_report, report_command
-from tests.integration.test_cli_activated import free_port, poke
 from tests.integration.usermanager import UserManager, exec_quote
 
 

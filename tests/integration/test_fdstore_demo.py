@@ -15,11 +15,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.test_cli_activated import curl
+from tests.integration.net import curl, free_port_for_tcp_and_udp
 from tests.integration.test_units import (
     SERVICE,
     SOCKET,
-    free_port_for_tcp_and_udp,
     program_for,
     substitute,
 )

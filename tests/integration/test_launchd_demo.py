@@ -12,7 +12,6 @@ import http.client
 import json
 import os
 import plistlib
-import signal
 import socket
 import subprocess
 import sys
@@ -26,6 +25,7 @@ import pytest
 from socket_activation._launchd import LAUNCHD_LIBRARY_VARIABLE
 from tests._launchd_stub import SPEC_VARIABLE, build_stub
 from tests.conftest import require_tool
+from tests.integration.net import stop_process
 
 pytestmark = pytest.mark.integration
 
@@ -175,14 +175,4 @@ def test_the_demo_serves_on_the_launchd_sockets(
         )
         assert over_tcp["pid"] == over_unix["pid"] == proc.pid
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-        assert proc.stdout is not None
-        assert proc.stderr is not None
-        proc.stdout.close()
-        proc.stderr.close()
+        stop_process(proc)

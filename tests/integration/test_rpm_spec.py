@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from socket_activation._version import __version__
+from socket_activation import __version__
 from tests.conftest import require_tool
 
 pytestmark = pytest.mark.integration

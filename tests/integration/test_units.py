@@ -32,7 +32,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import require_tool
-from tests.integration.test_cli_activated import curl
+from tests.integration.net import curl, free_port_for_tcp_and_udp
 from tests.integration.usermanager import UserManager
 
 pytestmark = pytest.mark.integration
@@ -137,21 +137,6 @@ def test_unedited_service_only_lacks_the_packaged_program(name: str, tmp_path: P
 
 
 # -- the demo under a real (sandboxed) systemd user manager ---------------------------------
-
-
-def free_port_for_tcp_and_udp(attempts: int = 50) -> int:
-    """A loopback port free for both TCP and UDP right now (the demo socket uses both)."""
-    for _ in range(attempts):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind(("127.0.0.1", 0))
-            port = int(tcp.getsockname()[1])
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                try:
-                    udp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return port
-    raise AssertionError(f"no port free for TCP and UDP in {attempts} attempts")
 
 
 @pytest.fixture
