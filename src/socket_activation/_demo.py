@@ -147,8 +147,7 @@ def _serve_connection(resolved: ResolvedSocket, log: Callable[[str], None]) -> N
 
 def _line(resolved: ResolvedSocket) -> str:
     return (
-        f"fd {resolved.fd} {resolved.name!r} {resolved.kind} {resolved.address} "
-        f"({resolved.source})"
+        f"fd {resolved.fd} {resolved.name!r} {resolved.kind} {resolved.address} ({resolved.source})"
     )
 
 
