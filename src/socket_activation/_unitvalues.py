@@ -217,28 +217,22 @@ def split_words(text: str) -> list[str]:
         quote = ""
         while i < n:
             c = text[i]
-            if quote:
-                if c == quote:
-                    quote = ""
-                    i += 1
-                elif c == "\\":
-                    if i + 1 >= n:
-                        raise ValueError(f"unfinished escape at the end of {text!r}")
-                    char, i = _escape_at(text, i + 1)
-                    word.append(char)
-                else:
+            if c == "\\":  # escapes work alike inside and outside quotes
+                if i + 1 >= n:
+                    raise ValueError(f"unfinished escape at the end of {text!r}")
+                char, i = _escape_at(text, i + 1)
+                word.append(char)
+            elif quote:
+                if c != quote:
                     word.append(c)
-                    i += 1
+                else:
+                    quote = ""
+                i += 1
             elif c in " \t\n\r":
                 break
             elif c in "\"'":
                 quote = c
                 i += 1
-            elif c == "\\":
-                if i + 1 >= n:
-                    raise ValueError(f"unfinished escape at the end of {text!r}")
-                char, i = _escape_at(text, i + 1)
-                word.append(char)
             else:
                 word.append(c)
                 i += 1
