@@ -138,6 +138,27 @@ class ListenAddress:
         return address
 
     @classmethod
+    def from_host_port(
+        cls,
+        host: str,
+        port: int,
+        uds: str | None = None,
+        transport: Transport = Transport.STREAM,
+    ) -> ListenAddress:
+        """The address of a config's simple fields: *uds* if set, else *host*:*port*.
+
+        ``""`` or ``"*"`` as host means any address, dual-stack (like a port-only line);
+        an IPv6 host may come with or without brackets.
+        """
+        if uds:
+            return cls.parse(uds, transport)
+        if host in ("", "*"):
+            return cls(AddressKind.INET, transport, port=port)
+        if ":" in host:
+            return cls.parse(f"[{host.strip('[]')}]:{port}", transport)
+        return cls.parse(f"{host}:{port}", transport)
+
+    @classmethod
     def _parse_body(
         cls, text: str, original: str, transport: Transport, allow_zero: bool
     ) -> ListenAddress:

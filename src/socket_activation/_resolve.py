@@ -19,7 +19,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 
-from ._address import AddressKind, ListenAddress, Transport
+from ._address import AddressKind, ListenAddress
 from ._bind import bind_workers, close_all, remove_unix_socket
 from ._record import record
 from ._sockinfo import SocketInfo, describe_socket
@@ -33,14 +33,6 @@ if TYPE_CHECKING:
     from .config import ListenSpec, ServerConfig
 
 __all__ = ["Resolution", "ResolvedSocket", "resolve"]
-
-# Which inherited kinds can serve a configured address of each (address kind, transport).
-_TRANSPORT_SUFFIX = {
-    Transport.STREAM: "stream",
-    Transport.DATAGRAM: "dgram",
-    Transport.SEQPACKET: "seqpacket",
-}
-
 
 _Socket = socket.socket  # the field named `socket` below shadows the module in annotations
 
@@ -283,17 +275,8 @@ def _address_of(entry: InheritedFd) -> str:
 
 
 def _compatible(spec: ListenSpec, entry: InheritedFd) -> bool:
-    """Can *entry* serve *spec*: same family class and socket type."""
-    info = entry.info
-    if not isinstance(info, SocketInfo):
-        return False
-    address = spec.address
-    suffix = _TRANSPORT_SUFFIX[address.transport]
-    if address.is_inet:
-        return info.kind == ("tcp" if address.transport is Transport.STREAM else "udp")
-    if address.is_unix:
-        return info.kind == f"unix-{suffix}"
-    return info.kind == f"vsock-{suffix}"
+    """Can *entry* serve *spec*: the same kind (tcp, udp, unix-stream, ...)."""
+    return isinstance(entry.info, SocketInfo) and entry.info.kind == spec.address.kind_name
 
 
 def _usable(spec: ListenSpec, entry: InheritedFd) -> bool:

@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from ._address import AddressKind, ListenAddress, Transport
+from ._address import ListenAddress, Transport
 from ._bind import BindOptions
 
 __all__ = ["BindIPv6Only", "FileMode", "ListenSpec", "ServerConfig"]
@@ -162,14 +162,7 @@ class ServerConfig(BaseModel):
 
     def primary_address(self, transport: Transport = Transport.STREAM) -> ListenAddress:
         """The address of the simple fields: ``uds`` if set, else ``host:port``."""
-        if self.uds:
-            return ListenAddress.parse(self.uds, transport)
-        host = self.host
-        if host in ("", "*"):
-            return ListenAddress(AddressKind.INET, transport, port=self.port)
-        if ":" in host:
-            return ListenAddress.parse(f"[{host.strip('[]')}]:{self.port}", transport)
-        return ListenAddress.parse(f"{host}:{self.port}", transport)
+        return ListenAddress.from_host_port(self.host, self.port, self.uds, transport)
 
     def listen_specs(self) -> tuple[ListenSpec, ...]:
         """Every socket to listen on, in order: ``listen`` if given, else the simple fields

@@ -21,7 +21,7 @@ import errno
 import socket
 from typing import Protocol
 
-from ._address import AddressKind, ListenAddress, Transport
+from ._address import ListenAddress, Transport
 from ._bind import (
     BindOptions,
     bind_address,
@@ -59,15 +59,7 @@ class ListenerConfig(Protocol):
 
 
 def _address_of(config: ListenerConfig, transport: Transport) -> ListenAddress:
-    uds = config.uds
-    if uds:
-        return ListenAddress.parse(uds, transport)
-    host = config.host
-    if host in ("", "*"):  # "any address": dual-stack, like a port-only Listen*= line
-        return ListenAddress(AddressKind.INET, transport, port=config.port)
-    if ":" in host:
-        return ListenAddress.parse(f"[{host.strip('[]')}]:{config.port}", transport)
-    return ListenAddress.parse(f"{host}:{config.port}", transport)
+    return ListenAddress.from_host_port(config.host, config.port, config.uds, transport)
 
 
 def _options(config: ListenerConfig) -> BindOptions:
