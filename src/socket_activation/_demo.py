@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from ._resolve import Resolution, ResolvedSocket
+from .integrations.socketserver import make_server
 
 __all__ = ["describe", "serve"]
 
@@ -52,16 +53,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     block_on_close = False
+    resolved: ResolvedSocket
+    log: Callable[[str], None]
 
-    def __init__(self, resolved: ResolvedSocket, log: Callable[[str], None]) -> None:
-        self.resolved = resolved
-        self.log = log
-        # Take the resolved socket as is: no bind(), no listen() on an inherited socket.
-        socketserver.BaseServer.__init__(self, resolved.address, _Handler)
-        self.socket = resolved.socket
 
-    def server_close(self) -> None:  # the Resolution owns the socket
-        pass
+def _make_server(resolved: ResolvedSocket, log: Callable[[str], None]) -> _Server:
+    """The stdlib recipe: a server on the resolved socket as is (no bind(), no listen())."""
+    server = make_server(resolved, _Handler, server_class=_Server)
+    assert isinstance(server, _Server)
+    server.resolved = resolved
+    server.log = log
+    return server
 
 
 def _serve_datagrams(resolved: ResolvedSocket, stop: threading.Event) -> None:
@@ -104,7 +106,7 @@ def serve(
         elif resolved.socket.type == socket.SOCK_DGRAM:
             threads.append(_start(_serve_datagrams, resolved, stop))
         else:
-            server = _Server(resolved, log)
+            server = _make_server(resolved, log)
             servers.append(server)
             threads.append(_start(server.serve_forever, 0.2))
         log(f"serving {_line(resolved)}")
@@ -141,7 +143,7 @@ def _serve_connection(resolved: ResolvedSocket, log: Callable[[str], None]) -> N
     """Accept=yes / inetd: serve the one connection we were given."""
     sock = resolved.socket
     sock.setblocking(True)
-    server = _Server(resolved, log)
+    server = _make_server(resolved, log)
     _Handler(sock, resolved.address, server)
 
 
