@@ -24,7 +24,7 @@ from socket_activation._address import ListenAddress
 from socket_activation._bind import bind_address, owns_unix_socket, remove_unix_socket
 from socket_activation._errors import HandoffError
 from socket_activation._handoff import MANAGER_NOTIFY_SOCKET, Upgrader, announce_ready
-from socket_activation._readiness import Notification, ReadinessSocket
+from socket_activation._readiness import ReadinessSocket
 from socket_activation._spawn import spawn_with_sockets
 from tests._load import Load
 
@@ -98,7 +98,7 @@ def test_announce_ready_then_talks_to_the_manager() -> None:
         env = {"NOTIFY_SOCKET": parent.address, MANAGER_NOTIFY_SOCKET: manager.address}
         assert announce_ready(status="up", environ=env)
         assert env == {"NOTIFY_SOCKET": manager.address}
-        assert wait_note(parent).fields == {"READY": "1", "STATUS": "up"}
+        assert parent.wait(5).fields == {"READY": "1", "STATUS": "up"}
         assert manager.receive() is None
 
 
@@ -108,7 +108,7 @@ def test_announce_ready_outside_an_upgrade_is_plain_ready() -> None:
         env = {"NOTIFY_SOCKET": manager.address}
         assert announce_ready(environ=env)
         assert env == {"NOTIFY_SOCKET": manager.address}
-        assert wait_note(manager).fields == {"READY": "1"}
+        assert manager.wait(5).fields == {"READY": "1"}
 
 
 def test_announce_ready_after_an_upgrade_without_a_manager_unsets_notify_socket() -> None:
@@ -123,16 +123,6 @@ def assert_clean(load: Load) -> None:
     """The load really ran (many requests) and not one of them failed."""
     assert len(load.samples) > 20
     assert load.failures() == {}
-
-
-def wait_note(rs: ReadinessSocket, timeout: float = 5) -> Notification:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        note = rs.receive()
-        if note is not None:
-            return note
-        time.sleep(0.01)
-    raise AssertionError("no notification arrived")
 
 
 # -- the Upgrader on its own -------------------------------------------------------------------
@@ -180,7 +170,7 @@ def test_new_process_gets_the_sockets_in_order_its_own_listen_pid_and_a_private_
         assert report["manager"] == manager.address
         assert report["notify"] != manager.address
         assert result.manager_notified
-        note = wait_note(manager)
+        note = manager.wait(5)
         assert note.fields == {"MAINPID": str(result.pid)}
         assert upgrader.completed == result
 
@@ -201,7 +191,7 @@ def test_manager_socket_already_passed_along_is_kept_for_the_next_generation(pid
         pids.add(result.pid)
         assert result.status is not None
         assert json.loads(result.status)["manager"] == manager.address
-        assert wait_note(manager).fields == {"MAINPID": str(result.pid)}
+        assert manager.wait(5).fields == {"MAINPID": str(result.pid)}
         assert parent.receive() is None
 
 
@@ -443,7 +433,7 @@ def test_upgrade_under_load_fails_no_request(app_factory: Callable[..., App]) ->
     assert max(s.start for s in load.samples if s.pid == app.pid) < max(
         s.start for s in load.samples if s.pid == new
     )
-    assert wait_note(app.manager).fields == {"MAINPID": str(new)}
+    assert app.manager.wait(5).fields == {"MAINPID": str(new)}
 
 
 def test_upgraded_process_can_upgrade_again(app_factory: Callable[..., App]) -> None:
@@ -454,7 +444,7 @@ def test_upgraded_process_can_upgrade_again(app_factory: Callable[..., App]) -> 
         for _ in range(3):
             os.kill(current, signal.SIGHUP)
             new = app.handed_over(current)
-            assert wait_note(app.manager).fields == {"MAINPID": str(new)}
+            assert app.manager.wait(5).fields == {"MAINPID": str(new)}
             current = new
         time.sleep(0.2)
     assert_clean(load)

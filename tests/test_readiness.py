@@ -97,19 +97,9 @@ def test_receive_attributes_a_datagram_to_its_sender() -> None:
     with ReadinessSocket() as rs:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
             s.sendto(b"STATUS=hello", "\0" + rs.address[1:])
-        note = _receive_one(rs)
+        note = rs.wait(5)
         assert note == Notification(os.getpid(), {"STATUS": "hello"})
         assert rs.receive() is None
-
-
-def _receive_one(rs: ReadinessSocket, timeout: float = 5) -> Notification:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        note = rs.receive()
-        if note is not None:
-            return note
-        time.sleep(0.01)
-    raise AssertionError("no datagram arrived")
 
 
 # -- waiting for a real child ------------------------------------------------------------------
@@ -249,3 +239,12 @@ def test_timeout_reports_the_last_status_and_leaves_the_child_running(children: 
 def test_describe_wait_status(status: int, text: str) -> None:
     """Wait statuses read as sentences."""
     assert describe_wait_status(status) == text
+
+
+def test_wait_times_out_when_nothing_comes() -> None:
+    """wait() gives up after its timeout with TimeoutError naming the socket."""
+    with (
+        ReadinessSocket() as rs,
+        pytest.raises(TimeoutError, match=r"no notification within 0\.2 s"),
+    ):
+        rs.wait(0.2)

@@ -176,6 +176,15 @@ class ReadinessSocket:
                 pid = _UCRED.unpack_from(payload)[0] or None
         return Notification(pid, parse_notification(data))
 
+    def wait(self, timeout: float) -> Notification:
+        """The next datagram, waiting up to *timeout* seconds; TimeoutError if none came."""
+        deadline = time.monotonic() + timeout
+        while (note := self.receive()) is None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([self._sock], [], [], remaining)[0]:
+                raise TimeoutError(f"no notification within {timeout} s on {self.address}")
+        return note
+
     def drain(self) -> list[Notification]:
         """Every datagram waiting now."""
         out: list[Notification] = []
