@@ -49,3 +49,18 @@ def test_every_public_name_resolves_and_the_lists_agree() -> None:
     assert lazy <= set(socket_activation.__all__)
     for name in socket_activation.__all__:
         assert getattr(socket_activation, name) is not None
+
+
+def test_resolve_without_config_under_activation_needs_no_pydantic() -> None:
+    """resolve() with sockets passed and no config serves them without building a config."""
+    code = (
+        "import os, socket\n"
+        "s = socket.create_server(('127.0.0.1', 0))\n"
+        "os.dup2(s.fileno(), 3)\n"
+        "os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS='1')\n"
+        "from socket_activation import resolve\n"
+        "assert [r.source for r in resolve()] == ['systemd']\n"
+    )
+    after = loaded_after(code)
+    assert "socket_activation._systemd" in after
+    assert "pydantic" not in after

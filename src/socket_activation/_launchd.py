@@ -48,6 +48,8 @@ __all__ = [
 LAUNCHD_LIBRARY_VARIABLE = "SOCKET_ACTIVATION_LAUNCHD_LIBRARY"
 # Where launch_activate_socket and free live on macOS (10.10+).
 LIBSYSTEM = "/usr/lib/libSystem.B.dylib"
+# The socket names asked of launchd when the configuration names none (ServerConfig's default).
+DEFAULT_NAMES = ("Listeners",)
 # More fds than this for one name is a corrupt answer (launchd gives one per address family),
 # not something to read element by element from foreign memory.
 _MAX_FDS_PER_NAME = 1 << 16

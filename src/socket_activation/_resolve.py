@@ -19,6 +19,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 
+from . import _launchd
 from ._address import AddressKind, ListenAddress
 from ._bind import bind_workers, close_all, remove_unix_socket
 from ._record import record
@@ -157,25 +158,27 @@ def resolve(
     was passed). Raises :class:`ActivationError` for a malformed environment and
     :class:`BindError` when a socket cannot be bound (sockets bound before it are closed).
     """
-    if config is None:
-        from .config import ServerConfig
-
-        config = ServerConfig()
     activation = systemd if systemd is not None else systemd_activation(trust_pid1=trust_pid1)
     notes = list(activation.notes)
     inherited = [entry for entry in activation.fds if entry.is_socket]
     source = activation.source
     if not inherited and launchd:
-        inherited, launchd_notes = _launchd_fds(config)
+        names = config.launchd_names if config is not None else _launchd.DEFAULT_NAMES
+        inherited, launchd_notes = _launchd_fds(names)
         notes.extend(launchd_notes)
         source = "launchd" if inherited else source
 
+    if inherited and (config is None or not config.names_addresses):
+        # what the manager passed is the configuration; no config (and no pydantic) needed
+        workers = config.workers if config is not None else 1
+        passed = tuple(_wrap(entry, source, nonblocking, workers) for entry in inherited)
+        return Resolution(passed, tuple(notes), activation.remote_addr, activation.remote_port)
+    if config is None:
+        from .config import ServerConfig
+
+        config = ServerConfig()
+
     served: list[ResolvedSocket] = []
-    if inherited and not config.names_addresses:
-        served = [_wrap(entry, source, nonblocking, config.workers) for entry in inherited]
-        return Resolution(
-            tuple(served), tuple(notes), activation.remote_addr, activation.remote_port
-        )
 
     matches, extra, match_notes = _match(config.listen_specs(), inherited)
     notes.extend(match_notes)
@@ -207,11 +210,9 @@ def resolve(
     )
 
 
-def _launchd_fds(config: ServerConfig) -> tuple[list[InheritedFd], list[str]]:
-    """Ask launchd for ``config.launchd_names`` (not activated off macOS without the seam)."""
-    from . import _launchd
-
-    activation = _launchd.launchd_activation(config.launchd_names)
+def _launchd_fds(names: Sequence[str]) -> tuple[list[InheritedFd], list[str]]:
+    """Ask launchd for *names* (not activated off macOS without the seam)."""
+    activation = _launchd.launchd_activation(names)
     fds = [InheritedFd(fd, name, info) for name, fd, info in activation.sockets]
     return fds, list(activation.notes)
 

@@ -28,6 +28,7 @@ from pydantic import (
 
 from ._address import ListenAddress, Transport
 from ._bind import BindOptions
+from ._launchd import DEFAULT_NAMES as DEFAULT_LAUNCHD_NAMES
 
 __all__ = ["BindIPv6Only", "FileMode", "ListenSpec", "ServerConfig"]
 
@@ -136,7 +137,7 @@ class ServerConfig(BaseModel):
     http3: bool = False
     listen: tuple[ListenSpec, ...] = ()
     # names asked of launchd (launch_activate_socket) when systemd passed nothing
-    launchd_names: tuple[str, ...] = ("Listeners",)
+    launchd_names: tuple[str, ...] = DEFAULT_LAUNCHD_NAMES
 
     @field_validator("uds")
     @classmethod
