@@ -2,7 +2,7 @@
 
 A bounded closed-loop HTTP load on loopback (``--clients`` threads, a new connection per
 request) runs ``--steady`` seconds, then the server is restarted ``--restarts`` times, one every
-``--interval`` seconds, while the load continues. The app (tests/_restart_app.py; a WSGI twin
+``--interval`` seconds, while the load continues. The app (tests/support/restart_app.py; a WSGI twin
 for gunicorn) does ``--startup`` seconds of start-up work, so any stall shows. Scenarios:
 
 1. ``supervise``: ``socket-activation supervise`` + SIGHUP (new generation, READY=1, old drains);
@@ -39,9 +39,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
-from tests._load import Load, Sample  # noqa: E402
+from tests.support.load import Load, Sample  # noqa: E402
 
-APP = ROOT / "tests" / "_restart_app.py"
+APP = ROOT / "tests" / "support" / "restart_app.py"
 WSGI_DIR = ROOT / "benchmarks"
 PYTHON = sys.executable
 ALL = ("supervise", "handoff", "naive", "systemd", "gunicorn-hup", "gunicorn-usr2")

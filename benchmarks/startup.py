@@ -35,7 +35,7 @@ EPILOGUE = "\nprint(time.perf_counter_ns() - t0)\n"
 
 OURS_ACTIVATED = """
 import socket_activation
-from socket_activation._systemd import systemd_activation
+from socket_activation.systemd.activation import systemd_activation
 sock = systemd_activation().listeners[0].socket()
 """
 SYSTEMD_PYTHON = """
@@ -56,7 +56,7 @@ class Small(BaseModel):
 Small(host="127.0.0.1", port=0)
 """
 RESOLVE_MANY = """
-from socket_activation._systemd import systemd_activation
+from socket_activation.systemd.activation import systemd_activation
 from socket_activation._resolve import resolve
 from socket_activation import ServerConfig
 config = ServerConfig()

@@ -62,5 +62,5 @@ def test_resolve_without_config_under_activation_needs_no_pydantic() -> None:
         "assert [r.source for r in resolve()] == ['systemd']\n"
     )
     after = loaded_after(code)
-    assert "socket_activation._systemd" in after
+    assert "socket_activation.systemd.activation" in after
     assert "pydantic" not in after

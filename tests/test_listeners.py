@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-import socket_activation._bind as bind_module
+import socket_activation.net.bind as bind_module
 from socket_activation import (
     AddressInUseError,
     BindError,

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from socket_activation import ServerConfig, _systemd
+from socket_activation import ServerConfig
 from socket_activation._resolve import resolve
-from socket_activation._sockinfo import describe_fd
-from socket_activation._systemd import InheritedFd, SystemdActivation, _reset_cache
+from socket_activation.net.sockinfo import describe_fd
+from socket_activation.systemd import activation as _systemd
+from socket_activation.systemd.activation import InheritedFd, SystemdActivation, _reset_cache
 from tests.conftest import require_tool
 
 

@@ -30,11 +30,32 @@ TYPE_CHECKING = False  # typing costs milliseconds at import; type checkers trea
 if TYPE_CHECKING:
     from typing import Any
 
-    from ._address import AddressKind, ListenAddress, Transport
-    from ._fdstore import fdstore_add, fdstore_remove
-    from ._handoff import HandoffResult, Upgrader, announce_ready, upgrade
-    from ._launchd import LaunchdActivation, launch_activate_socket, launchd_activation
-    from ._notify import (
+    from ._resolve import Resolution, ResolvedSocket, resolve
+    from .config import ListenSpec, ServerConfig
+    from .launchd.activation import LaunchdActivation, launch_activate_socket, launchd_activation
+    from .listeners import (
+        cleanup_unix_socket,
+        create_listener,
+        create_listeners,
+        create_tcp_udp_listeners,
+        create_udp_listener,
+        create_udp_listeners,
+        has_so_reuseport,
+    )
+    from .net.address import AddressKind, ListenAddress, Transport
+    from .restart.handoff import HandoffResult, Upgrader, announce_ready, upgrade
+    from .restart.supervisor import Supervisor
+    from .sources import load_config
+    from .systemd.activation import (
+        SD_LISTEN_FDS_START,
+        InheritedFd,
+        SystemdActivation,
+        listen_fds,
+        listen_fds_with_names,
+        systemd_activation,
+    )
+    from .systemd.fdstore import fdstore_add, fdstore_remove
+    from .systemd.notify import (
         NotifyResult,
         barrier,
         errno_status,
@@ -48,32 +69,16 @@ if TYPE_CHECKING:
         watchdog_ping,
         watchdog_trigger,
     )
-    from ._resolve import Resolution, ResolvedSocket, resolve
-    from ._supervisor import Supervisor
-    from ._systemd import (
-        SD_LISTEN_FDS_START,
-        InheritedFd,
-        SystemdActivation,
-        listen_fds,
-        listen_fds_with_names,
-        systemd_activation,
+    from .systemd.watchdog import (
+        WatchdogThread,
+        start_watchdog,
+        watchdog_enabled,
+        watchdog_keepalive,
     )
-    from ._watchdog import WatchdogThread, start_watchdog, watchdog_enabled, watchdog_keepalive
-    from .config import ListenSpec, ServerConfig
-    from .listeners import (
-        cleanup_unix_socket,
-        create_listener,
-        create_listeners,
-        create_tcp_udp_listeners,
-        create_udp_listener,
-        create_udp_listeners,
-        has_so_reuseport,
-    )
-    from .sources import load_config
 
 # name -> module that defines it
 _LAZY: dict[str, str] = {
-    **dict.fromkeys(("AddressKind", "ListenAddress", "Transport"), "._address"),
+    **dict.fromkeys(("AddressKind", "ListenAddress", "Transport"), ".net.address"),
     **dict.fromkeys(("Resolution", "ResolvedSocket", "resolve"), "._resolve"),
     **dict.fromkeys(
         (
@@ -85,16 +90,16 @@ _LAZY: dict[str, str] = {
             "load_config",
             "systemd_activation",
         ),
-        "._systemd",
+        ".systemd.activation",
     ),
     **dict.fromkeys(("ListenSpec", "ServerConfig"), ".config"),
     "load_config": ".sources",
-    **dict.fromkeys(("fdstore_add", "fdstore_remove"), "._fdstore"),
-    **dict.fromkeys(("HandoffResult", "Upgrader", "announce_ready", "upgrade"), "._handoff"),
+    **dict.fromkeys(("fdstore_add", "fdstore_remove"), ".systemd.fdstore"),
+    **dict.fromkeys(("HandoffResult", "Upgrader", "announce_ready", "upgrade"), ".restart.handoff"),
     **dict.fromkeys(
-        ("LaunchdActivation", "launch_activate_socket", "launchd_activation"), "._launchd"
+        ("LaunchdActivation", "launch_activate_socket", "launchd_activation"), ".launchd.activation"
     ),
-    "Supervisor": "._supervisor",
+    "Supervisor": ".restart.supervisor",
     **dict.fromkeys(
         (
             "NotifyResult",
@@ -110,11 +115,11 @@ _LAZY: dict[str, str] = {
             "watchdog_ping",
             "watchdog_trigger",
         ),
-        "._notify",
+        ".systemd.notify",
     ),
     **dict.fromkeys(
         ("WatchdogThread", "start_watchdog", "watchdog_enabled", "watchdog_keepalive"),
-        "._watchdog",
+        ".systemd.watchdog",
     ),
     **dict.fromkeys(
         (

@@ -19,12 +19,12 @@ from __future__ import annotations
 import ipaddress
 import socket
 
-from . import _launchd
-from ._address import AddressKind, ListenAddress
-from ._bind import bind_workers, close_all, remove_unix_socket
 from ._record import record
-from ._sockinfo import SocketInfo, describe_socket
-from ._systemd import InheritedFd, SystemdActivation, systemd_activation
+from .launchd import activation as _launchd
+from .net.address import AddressKind, ListenAddress
+from .net.bind import bind_workers, close_all, remove_unix_socket
+from .net.sockinfo import SocketInfo, describe_socket
+from .systemd.activation import InheritedFd, SystemdActivation, systemd_activation
 
 TYPE_CHECKING = False  # typing costs milliseconds at import; type checkers treat this as True
 if TYPE_CHECKING:

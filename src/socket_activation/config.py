@@ -26,9 +26,9 @@ from pydantic import (
     model_validator,
 )
 
-from ._address import ListenAddress, Transport
-from ._bind import BindOptions
-from ._launchd import DEFAULT_NAMES as DEFAULT_LAUNCHD_NAMES
+from .launchd.activation import DEFAULT_NAMES as DEFAULT_LAUNCHD_NAMES
+from .net.address import ListenAddress, Transport
+from .net.bind import BindOptions
 
 __all__ = ["BindIPv6Only", "FileMode", "ListenSpec", "ServerConfig"]
 

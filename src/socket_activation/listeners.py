@@ -21,8 +21,9 @@ import errno
 import socket
 from typing import Protocol
 
-from ._address import ListenAddress, Transport
-from ._bind import (
+from ._errors import AddressInUseError
+from .net.address import ListenAddress, Transport
+from .net.bind import (
     BindOptions,
     bind_address,
     bind_workers,
@@ -30,7 +31,6 @@ from ._bind import (
     has_so_reuseport,
     remove_unix_socket,
 )
-from ._errors import AddressInUseError
 
 __all__ = [
     "ListenerConfig",

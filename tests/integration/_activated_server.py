@@ -14,8 +14,8 @@ import socket
 import sys
 from typing import Any
 
-from socket_activation import _systemd
-from socket_activation._sockinfo import SocketInfo
+from socket_activation.net.sockinfo import SocketInfo
+from socket_activation.systemd import activation as _systemd
 
 TIMEOUT = 10.0  # seconds to wait for the test's traffic before giving up
 

@@ -22,10 +22,10 @@ import sys
 import time
 from pathlib import Path
 
-from socket_activation._fdstore import fdstore_add
-from socket_activation._notify import ready
-from socket_activation._systemd import listen_fds_with_names
-from socket_activation._watchdog import watchdog_keepalive
+from socket_activation.systemd.activation import listen_fds_with_names
+from socket_activation.systemd.fdstore import fdstore_add
+from socket_activation.systemd.notify import ready
+from socket_activation.systemd.watchdog import watchdog_keepalive
 
 # bound on every wait in here, so a service left behind by a broken test still ends
 _MAX_WAIT = 60.0

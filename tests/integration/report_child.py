@@ -15,7 +15,7 @@ never sees half a report)::
               "inheritable": true, "error": null}, ...]}
 
 A missing variable is ``null``; an fd that is not a socket has ``error`` set (and null socket
-fields). ``address`` is canonical (``socket_activation._sockinfo.format_sockaddr`` when the
+fields). ``address`` is canonical (``socket_activation.net.sockinfo.format_sockaddr`` when the
 package is importable; ``"sockinfo": true`` says it was). With ``--stay`` the child then
 sleeps until SIGTERM, for services that must stay active. Only the standard library is
 required.
@@ -44,7 +44,7 @@ SD_LISTEN_FDS_START = 3  # the first passed fd, by the protocol
 
 def _have_sockinfo() -> bool:
     try:
-        import socket_activation._sockinfo  # noqa: F401
+        import socket_activation.net.sockinfo  # noqa: F401
     except ImportError:
         return False
     return True
@@ -52,7 +52,7 @@ def _have_sockinfo() -> bool:
 
 def _format_sockaddr(family: int, addr: object) -> str:
     try:
-        from socket_activation._sockinfo import format_sockaddr
+        from socket_activation.net.sockinfo import format_sockaddr
     except ImportError:  # run by an interpreter without the package
         if family == socket.AF_INET6 and isinstance(addr, tuple):
             return f"[{addr[0]}]:{addr[1]}"
@@ -66,7 +66,7 @@ def _format_sockaddr(family: int, addr: object) -> str:
 
 def _kind(family: int, type_: int) -> str:
     try:
-        from socket_activation._sockinfo import kind_of
+        from socket_activation.net.sockinfo import kind_of
     except ImportError:
         names: dict[tuple[int, int], str] = {
             (socket.AF_INET, socket.SOCK_STREAM): "tcp",

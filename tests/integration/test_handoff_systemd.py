@@ -1,6 +1,6 @@
 """The in-process handoff under a real systemd 252 user manager: MAINPID= keeps the unit.
 
-A ``.socket`` unit passes the listener to tests/_restart_app.py (``Type=notify``); SIGHUP to
+A ``.socket`` unit passes the listener to tests/support/restart_app.py (``Type=notify``); SIGHUP to
 the main process upgrades it in place. The manager must follow the new main process (MainPID
 changes, the unit stays active, ``systemctl stop`` stops the new one) and no request fails.
 """
@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from tests._load import Load
 from tests.integration.usermanager import UserManager, exec_quote
+from tests.support.load import Load
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
-APP = ROOT / "tests" / "_restart_app.py"
+APP = ROOT / "tests" / "support" / "restart_app.py"
 
 
 @pytest.fixture

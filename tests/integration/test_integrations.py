@@ -35,9 +35,9 @@ import pytest
 from socket_activation import ListenAddress, ListenSpec, ServerConfig, Transport
 from socket_activation._errors import ConfigError
 from socket_activation._resolve import Resolution, ResolvedSocket
-from tests._load import Load
 from tests.conftest import require, require_tool
 from tests.integration.apps.wsgi_app import app as wsgi_app
+from tests.support.load import Load
 
 pytestmark = pytest.mark.integration
 

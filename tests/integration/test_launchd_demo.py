@@ -22,10 +22,10 @@ from typing import Any
 
 import pytest
 
-from socket_activation._launchd import LAUNCHD_LIBRARY_VARIABLE
-from tests._launchd_stub import SPEC_VARIABLE, build_stub
+from socket_activation.launchd.activation import LAUNCHD_LIBRARY_VARIABLE
 from tests.conftest import require_tool
 from tests.integration.net import stop_process
+from tests.support.launchd_stub import SPEC_VARIABLE, build_stub
 
 pytestmark = pytest.mark.integration
 

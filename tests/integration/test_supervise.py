@@ -1,8 +1,8 @@
 """``socket-activation supervise``: rollouts on SIGHUP with zero failed requests, faults included.
 
-Real processes: supervise runs tests/_restart_app.py on a loopback TCP socket it inherited (or a
-Unix socket it binds), a bounded client loop runs during each fault, and a readiness socket of
-the test plays the service manager above supervise.
+Real processes: supervise runs tests/support/restart_app.py on a loopback TCP socket it inherited
+(or a Unix socket it binds), a bounded client loop runs during each fault, and a readiness
+socket of the test plays the service manager above supervise.
 """
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ from pathlib import Path
 
 import pytest
 
-from socket_activation._readiness import Notification, ReadinessSocket
-from socket_activation._spawn import spawn_with_sockets
-from socket_activation._supervisor import Supervisor
-from tests._load import Load
+from socket_activation.restart.readiness import Notification, ReadinessSocket
+from socket_activation.restart.spawn import spawn_with_sockets
+from socket_activation.restart.supervisor import Supervisor
 from tests.conftest import require_root, require_tool
+from tests.support.load import Load
 
 ROOT = Path(__file__).parents[2]
-APP = str(ROOT / "tests" / "_restart_app.py")
+APP = str(ROOT / "tests" / "support" / "restart_app.py")
 
 
 class Supervise:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from socket_activation._address import AddressKind, ListenAddress
+from socket_activation.net.address import AddressKind, ListenAddress
 from socket_activation.sources import load_config
 from socket_activation.sources.unit import read_socket_unit
 from tests.integration.report_child import read_report, report_command

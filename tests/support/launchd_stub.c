@@ -1,6 +1,6 @@
 /*
  * A stand-in for launchd's launch_activate_socket(), so the ctypes binding in
- * socket_activation._launchd is exercised on Linux against real C: a real malloc'd array of real
+ * socket_activation.launchd.activation is exercised on Linux against real C: a real malloc'd array of real
  * socket fds, each error code on demand, and a count of every malloc and free.
  *
  * Built by the tests (tests/_launchd_stub.py) with the system compiler into a temp dir:

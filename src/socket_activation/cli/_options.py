@@ -12,8 +12,8 @@ import argparse
 import os
 from typing import TYPE_CHECKING, Any
 
-from .._address import ListenAddress, Transport
 from .._errors import AddressError, ConfigError
+from ..net.address import ListenAddress, Transport
 
 if TYPE_CHECKING:
     from .._resolve import Resolution

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from .._demo import serve
+from ._demo_service import serve
 from ._options import add_resolve_options, resolve_from_args
 
 __all__ = ["register"]

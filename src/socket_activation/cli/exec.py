@@ -13,7 +13,7 @@ import os
 from typing import Any
 
 from .._errors import ConfigError
-from .._spawn import exec_with_sockets
+from ..restart.spawn import exec_with_sockets
 from ._options import (
     add_command_argument,
     add_resolve_options,

@@ -16,7 +16,7 @@ import os
 import sys
 import time
 
-from .._notify import NOTIFY_SOCKET, NotifyResult, barrier, notify, status_line
+from ..systemd.notify import NOTIFY_SOCKET, NotifyResult, barrier, notify, status_line
 
 __all__ = ["register"]
 

@@ -3,7 +3,7 @@
 The command runs with its sockets at fds 3.. (``LISTEN_FDS``, ``LISTEN_PID``,
 ``LISTEN_FDNAMES``) and a ``NOTIFY_SOCKET`` of ours. ``SIGHUP`` rolls out a new generation and
 stops the old one only once the new one said ``READY=1``; ``SIGTERM``/``SIGINT`` stop it and
-exit with its status. Safe as a container's PID 1. See ``socket_activation._supervisor``.
+exit with its status. Safe as a container's PID 1. See ``socket_activation.restart.supervisor``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import argparse
 import sys
 from typing import Any
 
-from .._supervisor import Supervisor
+from ..restart.supervisor import Supervisor
 from ._options import (
     add_command_argument,
     add_resolve_options,

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .._render import render_plist, render_units
+from ..unitfile.render import render_plist, render_units
 from ._options import add_config_options, config_from_args
 
 __all__ = ["register"]

@@ -64,7 +64,7 @@ def listen_backlog(sock: socket.socket, default: int = socket.SOMAXCONN) -> int:
 
 def notify_ready(sockets: tuple[ResolvedSocket, ...], server: str) -> None:
     """``READY=1`` with a ``STATUS=`` naming what is served (no-op without NOTIFY_SOCKET)."""
-    from .._notify import ready
+    from ..systemd.notify import ready
 
     where = ", ".join(s.address for s in sockets)
     ready(status=f"{server} serving {where}")
@@ -72,6 +72,6 @@ def notify_ready(sockets: tuple[ResolvedSocket, ...], server: str) -> None:
 
 def notify_stopping() -> None:
     """``STOPPING=1`` (no-op without NOTIFY_SOCKET)."""
-    from .._notify import stopping
+    from ..systemd.notify import stopping
 
     stopping()

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._resolve import ResolvedSocket
-from .._sockinfo import describe_socket
+from ..net.sockinfo import describe_socket
 
 __all__ = ["make_server"]
 

@@ -26,8 +26,8 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from .._address import ListenAddress, Transport
 from .._errors import AddressError, UnitFileError
+from ..net.address import ListenAddress, Transport
 from ._data import SourceData
 
 __all__ = ["plist_values", "read_plist"]

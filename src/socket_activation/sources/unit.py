@@ -1,6 +1,6 @@
 """The systemd ``.socket`` unit source: one ListenSpec per ``Listen*=`` line, in order.
 
-Reads a unit and its drop-ins with :mod:`socket_activation._unitfile` and interprets the
+Reads a unit and its drop-ins with :mod:`socket_activation.unitfile.parser` and interprets the
 ``[Socket]`` directives that shape the sockets, as systemd 252 does (SPEC.md J, K):
 
 - ``ListenStream=``, ``ListenDatagram=``, ``ListenSequentialPacket=``: one socket each, in line
@@ -32,10 +32,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._address import ListenAddress, Transport
 from .._errors import AddressError, UnitFileError
-from .._unitfile import Assignment, UnitFile, read_unit
-from .._unitvalues import parse_boolean, parse_mode, parse_size, parse_timespan
+from ..net.address import ListenAddress, Transport
+from ..unitfile.parser import Assignment, UnitFile, read_unit
+from ..unitfile.values import parse_boolean, parse_mode, parse_size, parse_timespan
 from ._data import SourceData
 
 __all__ = ["SocketUnit", "UNSUPPORTED_LISTEN", "read_socket_unit", "read_units", "socket_unit"]
@@ -255,7 +255,7 @@ def _option(a: Assignment, options: dict[str, Any], specifiers: Any) -> None:
 
 
 def _backlog(value: str) -> int:
-    from .._numbers import ParseIntError, safe_atou
+    from ..systemd.numbers import ParseIntError, safe_atou
 
     try:
         backlog = safe_atou(value)

@@ -1,0 +1,274 @@
+"""In-process zero-downtime upgrade: start a new copy of ourselves on the same sockets.
+
+The old process (typically on ``SIGHUP`` or ``SIGUSR2``) calls :func:`upgrade` or
+:meth:`Upgrader.upgrade`:
+
+1. a new copy (``sys.executable`` + ``sys.argv`` by default) starts with the listening sockets at
+   fds 3.. in the order given, ``LISTEN_FDS``/``LISTEN_FDNAMES`` and ``LISTEN_PID`` of the *child*
+   (set after fork, before exec, see ``_spawn``), and ``NOTIFY_SOCKET`` naming a private
+   :class:`~socket_activation.restart.readiness.ReadinessSocket`;
+2. the old process waits for the child's ``READY=1`` (``ready_timeout``). Both serve meanwhile:
+   they share the kernel's accept queue, so no connection is refused or reset;
+3. success returns the child's pid: the caller stops accepting, drains in-flight connections
+   (bounded) and exits. Failure (the child exits, crashes, or sends no ``READY=1`` in time)
+   kills and reaps the child and raises :class:`HandoffError` saying why; the old process keeps
+   serving. One upgrade at a time per :class:`Upgrader`: a second request while one runs, or
+   after one succeeded, raises :class:`HandoffError` at once.
+
+Under systemd (``NOTIFY_SOCKET`` set for us), the manager's socket is *not* given to the child
+as ``NOTIFY_SOCKET`` (its ``READY=1`` must reach us, not the manager): it travels in
+``SOCKET_ACTIVATION_MANAGER_NOTIFY_SOCKET``. After the child is ready we send the manager
+``MAINPID=<child>``, so the unit stays active when we exit. The child calls
+:func:`announce_ready`, which sends ``READY=1`` to whoever waits and then makes the manager's
+socket its ``NOTIFY_SOCKET`` for everything later (``STATUS=``, ``WATCHDOG=1``, the next
+upgrade). ``MAINPID=`` comes from the current main process, so ``NotifyAccess=main`` is enough
+for the handover itself (measured under systemd 252); use ``NotifyAccess=all`` so that the new
+process's own messages are accepted even in the moment before ``MAINPID=`` names it.
+On stop, systemd waits for a main process it did not start only when it tracks processes with
+cgroup v2; on a v1/hybrid layout in a container it follows ``SIGTERM`` with ``SIGKILL`` at once
+(measured), so prefer ``supervise`` there.
+
+Unix socket files handed over are never unlinked by the old process (``forget_unix_socket``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Mapping, MutableMapping, Sequence
+from dataclasses import dataclass
+
+from .._errors import HandoffError, NotifyError
+from ..net.bind import forget_unix_socket
+from ..systemd.notify import NOTIFY_SOCKET, NotifyResult, notify
+from .readiness import ChildExitedError, ReadinessSocket, ReadyTimeoutError
+from .spawn import spawn_with_sockets
+
+__all__ = [
+    "MANAGER_NOTIFY_SOCKET",
+    "HandoffResult",
+    "Upgrader",
+    "announce_ready",
+    "upgrade",
+]
+
+# The service manager's NOTIFY_SOCKET while a new generation's NOTIFY_SOCKET points at its parent.
+MANAGER_NOTIFY_SOCKET = "SOCKET_ACTIVATION_MANAGER_NOTIFY_SOCKET"
+# How long a failed child gets to exit after SIGTERM before SIGKILL.
+_KILL_GRACE = 1.0
+# Default time for the new generation to say READY=1.
+DEFAULT_READY_TIMEOUT = 30.0
+
+_Socket = socket.socket
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffResult:
+    """A completed upgrade: the new process's ``pid``, and what the manager was told."""
+
+    pid: int
+    status: str | None
+    manager_notified: bool
+
+
+def announce_ready(
+    *, status: str | None = None, environ: MutableMapping[str, str] | None = None
+) -> NotifyResult:
+    """Say ``READY=1`` as a server that may have been started by an upgrade.
+
+    ``READY=1`` goes to ``NOTIFY_SOCKET`` (the old generation's readiness socket during an
+    upgrade, the manager otherwise); then, if an upgrade passed the manager's socket along,
+    it becomes ``NOTIFY_SOCKET`` for every later notification and the next upgrade.
+    """
+    env = os.environ if environ is None else environ
+    lines = ["READY=1"] + ([f"STATUS={status}"] if status is not None else [])
+    result = notify("\n".join(lines), environ=env)
+    manager = env.pop(MANAGER_NOTIFY_SOCKET, None)
+    if manager is not None:
+        if manager:
+            env[NOTIFY_SOCKET] = manager
+        else:
+            env.pop(NOTIFY_SOCKET, None)
+    return result
+
+
+class Upgrader:
+    """Upgrades this process in place; one at a time. Thread-safe.
+
+    *sockets* are handed to the new process at fds 3.. in this order, named by *names*
+    (``LISTEN_FDNAMES``). *argv* defaults to ``[sys.executable, *sys.argv]`` (and
+    ``sys.orig_argv`` when Python was started with options such as ``-m``); *environ* to
+    ``os.environ`` (read at each upgrade).
+    """
+
+    def __init__(
+        self,
+        sockets: Sequence[_Socket],
+        *,
+        names: Sequence[str],
+        argv: Sequence[str] | None = None,
+        environ: Mapping[str, str] | None = None,
+        ready_timeout: float = DEFAULT_READY_TIMEOUT,
+    ) -> None:
+        if len(sockets) != len(names):
+            raise ValueError(f"{len(sockets)} sockets but {len(names)} names")
+        if ready_timeout <= 0:
+            raise ValueError(f"ready_timeout must be positive, got {ready_timeout!r}")
+        self._sockets = list(sockets)
+        self._names = list(names)
+        self._argv = list(argv) if argv is not None else _own_argv()
+        self._environ = environ
+        self.ready_timeout = ready_timeout
+        self._lock = threading.Lock()
+        self._child: int | None = None
+        self._done: HandoffResult | None = None
+
+    @property
+    def in_progress(self) -> bool:
+        """True while an upgrade waits for its new process."""
+        return self._child is not None
+
+    @property
+    def completed(self) -> HandoffResult | None:
+        """The successful upgrade, once there has been one."""
+        return self._done
+
+    def upgrade(self) -> HandoffResult:
+        """Start the new process and wait for its ``READY=1``; see the module docstring."""
+        if not self._lock.acquire(blocking=False):
+            raise HandoffError(
+                f"an upgrade is already in progress (new process {self._child}); "
+                "this request is refused"
+            )
+        try:
+            if self._done is not None:
+                raise HandoffError(
+                    f"already handed over to process {self._done.pid}; "
+                    "this process is shutting down and cannot upgrade again"
+                )
+            self._done = self._run()
+            return self._done
+        finally:
+            self._child = None
+            self._lock.release()
+
+    def _run(self) -> HandoffResult:
+        environ = os.environ if self._environ is None else self._environ
+        manager = environ.get(MANAGER_NOTIFY_SOCKET, environ.get(NOTIFY_SOCKET))
+        with ReadinessSocket() as readiness:
+            env = {k: v for k, v in environ.items() if k != MANAGER_NOTIFY_SOCKET}
+            env[NOTIFY_SOCKET] = readiness.address
+            # "" says "no manager": the child's announce_ready() then unsets NOTIFY_SOCKET
+            # instead of keeping ours, which is gone once we exit
+            env[MANAGER_NOTIFY_SOCKET] = manager or ""
+            try:
+                pid = spawn_with_sockets(
+                    self._argv, [s.fileno() for s in self._sockets], self._names, env
+                )
+            except OSError as exc:
+                raise HandoffError(f"cannot start {self._argv[0]!r}: {exc}") from exc
+            self._child = pid
+            try:
+                note = readiness.wait_ready(pid, self.ready_timeout)
+            except ChildExitedError as exc:
+                raise HandoffError(_why(exc.args[0], exc.last_status)) from None
+            except ReadyTimeoutError as exc:
+                how = _stop(pid)
+                message = f"{exc.args[0]}; {how}"
+                raise HandoffError(_why(message, exc.last_status)) from None
+            except BaseException:
+                _stop(pid)
+                raise
+        notified = False
+        if manager:
+            # without MAINPID= the manager would take our exit for the service's and stop it,
+            # killing the new process too: not telling it is a failed upgrade
+            try:
+                notified = bool(notify(f"MAINPID={pid}", environ={NOTIFY_SOCKET: manager}))
+            except NotifyError as exc:
+                how = _stop(pid)
+                raise HandoffError(_why(f"process {pid} is ready, but {exc}; {how}", None)) from exc
+        for sock in self._sockets:
+            _forget_if_unix_file(sock)
+        return HandoffResult(pid, note.fields.get("STATUS"), notified)
+
+
+def upgrade(
+    sockets: Sequence[_Socket],
+    *,
+    names: Sequence[str],
+    argv: Sequence[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    ready_timeout: float = DEFAULT_READY_TIMEOUT,
+) -> HandoffResult:
+    """One upgrade through a process-wide :class:`Upgrader` (created on first use).
+
+    The sockets, names and argv of the first call are kept; a concurrent or later call is
+    refused as :meth:`Upgrader.upgrade` describes.
+    """
+    with _shared_lock:
+        upgrader = _shared.get("upgrader")
+        if upgrader is None:
+            upgrader = _shared["upgrader"] = Upgrader(
+                sockets, names=names, argv=argv, environ=environ, ready_timeout=ready_timeout
+            )
+    return upgrader.upgrade()
+
+
+# the process-wide Upgrader behind upgrade(), created on first use
+_shared: dict[str, Upgrader] = {}
+_shared_lock = threading.Lock()
+
+
+def _own_argv() -> list[str]:
+    """How this interpreter was started: ``sys.orig_argv`` keeps ``-m pkg`` and ``-X`` options."""
+    orig = list(getattr(sys, "orig_argv", []) or [])
+    if orig:
+        return [sys.executable, *orig[1:]]
+    return [sys.executable, *sys.argv]
+
+
+def _why(message: str, last_status: str | None) -> str:
+    text = f"upgrade failed: new {message}; this process keeps serving"
+    if last_status:
+        text += f" (its last STATUS= was {last_status!r})"
+    return text
+
+
+def _stop(pid: int) -> str:
+    """SIGTERM, then SIGKILL after a grace period; reap. Says what it took."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + _KILL_GRACE
+    while time.monotonic() < deadline:
+        try:
+            reaped, _status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return "it was stopped"
+        if reaped == pid:
+            return "it was stopped with SIGTERM"
+        time.sleep(0.01)
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+    return "it was killed with SIGKILL"
+
+
+def _forget_if_unix_file(sock: _Socket) -> None:
+    if sock.family != socket.AF_UNIX:
+        return
+    try:
+        name = sock.getsockname()
+    except OSError:
+        return
+    if isinstance(name, str) and name.startswith("/"):
+        forget_unix_socket(name)
+    elif isinstance(name, bytes) and name.startswith(b"/"):
+        forget_unix_socket(os.fsdecode(name))

@@ -1,0 +1,201 @@
+"""A small HTTP/1.0 server for restart tests and benchmarks/restart.py.
+
+Takes its sockets from LISTEN_FDS (or binds ``--listen`` HOST:PORT when nothing was passed), does
+``--startup`` seconds of start-up work, says READY=1 through NOTIFY_SOCKET (handoff-aware),
+then answers every request with its pid. SIGTERM: stop accepting, finish in-flight requests
+(at most ``--drain`` seconds), exit 0. With ``--upgrade-on-hup``, SIGHUP upgrades it in place
+(``socket_activation.restart.handoff``); without it SIGHUP is ignored.
+
+Faults for tests: ``--fault-file PATH`` holding ``exit-before-ready``, ``hang`` or
+``crash-after-ready`` is taken (renamed away) by the first process that starts after it was
+written, so exactly one generation misbehaves. A request for ``/slow`` takes 2 s.
+Events go to stderr, or appended to the file ``$RESTART_APP_LOG`` names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import selectors
+import signal
+import socket
+import sys
+import threading
+import time
+
+from socket_activation._errors import HandoffError
+from socket_activation.restart.handoff import Upgrader, announce_ready
+from socket_activation.systemd.activation import systemd_activation
+
+LOG_FILE = os.environ.get("RESTART_APP_LOG")
+
+
+def log(text: str) -> None:
+    line = f"app {os.getpid()}: {text}\n"
+    if LOG_FILE:
+        with open(LOG_FILE, "a") as f:
+            f.write(line)
+    else:
+        sys.stderr.write(line)
+        sys.stderr.flush()
+
+
+def take_fault(path: str | None) -> str:
+    if not path:
+        return ""
+    taken = f"{path}.{os.getpid()}"
+    try:
+        os.rename(path, taken)
+    except FileNotFoundError:
+        return ""
+    with open(taken) as f:
+        fault = f.read().strip()
+    os.unlink(taken)
+    return fault
+
+
+def take_sockets(listen: list[str]) -> tuple[list[socket.socket], list[str]]:
+    """What systemd (or an upgrade) passed; else bind each ``--listen`` HOST:PORT.
+
+    Kept light on purpose (no pydantic config): the benchmark's start-up cost is --startup.
+    """
+    passed = systemd_activation().listeners
+    if passed:
+        return [fd.socket() for fd in passed], [fd.name for fd in passed]
+    sockets = []
+    for address in listen:
+        host, _, port = address.rpartition(":")
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, int(port)))
+        sock.listen(2048)
+        sockets.append(sock)
+    return sockets, ["web"] * len(sockets)
+
+
+class Server:
+    def __init__(self, sockets: list[socket.socket], drain: float) -> None:
+        self.sockets = sockets
+        self.drain = drain
+        self.stop = threading.Event()
+        self.inflight = 0
+        self.lock = threading.Lock()
+        self.idle = threading.Condition(self.lock)
+
+    def serve(self) -> None:
+        with selectors.DefaultSelector() as selector:
+            for sock in self.sockets:
+                sock.setblocking(False)
+                selector.register(sock, selectors.EVENT_READ)
+            while not self.stop.is_set():
+                for key, _ in selector.select(0.02):
+                    listener = key.fileobj
+                    assert isinstance(listener, socket.socket)
+                    try:
+                        conn, _addr = listener.accept()
+                    except (BlockingIOError, InterruptedError):
+                        continue
+                    with self.lock:
+                        self.inflight += 1
+                    threading.Thread(target=self.handle, args=(conn,), daemon=True).start()
+        for sock in self.sockets:
+            sock.close()  # ours only: the kernel queue lives on in the other process
+        deadline = time.monotonic() + self.drain
+        with self.lock:
+            while self.inflight and time.monotonic() < deadline:
+                self.idle.wait(deadline - time.monotonic())
+            left = self.inflight
+        log(f"drained, {left} requests cut off")
+
+    def handle(self, conn: socket.socket) -> None:
+        try:
+            conn.setblocking(True)
+            conn.settimeout(10)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                data += chunk
+            if data.startswith(b"GET /slow"):
+                time.sleep(2)
+            body = f"{os.getpid()}\n".encode()
+            head = f"HTTP/1.0 200 OK\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+            conn.sendall(head.encode() + body)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+            with self.lock:
+                self.inflight -= 1
+                self.idle.notify_all()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--listen", action="append", default=[])
+    parser.add_argument("--startup", type=float, default=0.0)
+    parser.add_argument("--drain", type=float, default=10.0)
+    parser.add_argument("--ready-timeout", type=float, default=10.0)
+    parser.add_argument("--upgrade-on-hup", action="store_true")
+    parser.add_argument("--fault-file")
+    parser.add_argument(
+        "--bind-after-startup", action="store_true", help="start-up work first, then bind"
+    )
+    args = parser.parse_args()
+
+    fault = take_fault(args.fault_file)
+    if fault:
+        log(f"fault {fault}")
+    if args.bind_after_startup:  # how most servers start: load the app, then listen
+        time.sleep(args.startup)
+        args.startup = 0.0
+    sockets, names = take_sockets(args.listen)
+    server = Server(sockets, args.drain)
+    upgrader = Upgrader(sockets, names=names, ready_timeout=args.ready_timeout)
+    hup = threading.Event()
+
+    def on_term(signum: int, frame: object) -> None:
+        log(f"{signal.Signals(signum).name}: stopping")
+        server.stop.set()
+
+    def on_hup(signum: int, frame: object) -> None:
+        hup.set()
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    signal.signal(signal.SIGHUP, on_hup if args.upgrade_on_hup else signal.SIG_IGN)
+
+    time.sleep(args.startup)  # start-up work: imports, caches, connections
+    if fault == "exit-before-ready":
+        return 3
+    if fault == "hang":
+        time.sleep(3600)
+    announce_ready(status=f"serving {len(sockets)} sockets")
+    if fault == "crash-after-ready":
+        os._exit(70)
+    log("ready")
+
+    def do_upgrade() -> None:
+        try:
+            result = upgrader.upgrade()
+        except HandoffError as exc:
+            log(str(exc))
+            return
+        log(f"handed over to {result.pid}")
+        server.stop.set()
+
+    def watch_hup() -> None:
+        while not server.stop.is_set():
+            if hup.wait(0.05):
+                hup.clear()
+                threading.Thread(target=do_upgrade, daemon=True).start()
+
+    if args.upgrade_on_hup:
+        threading.Thread(target=watch_hup, daemon=True).start()
+    server.serve()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
