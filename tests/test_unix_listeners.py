@@ -61,7 +61,7 @@ def test_socket_file_never_exists_wider_than_asked(short_dir: Path) -> None:
     old = os.umask(0)
     try:
         sock = socket.socket(socket.AF_UNIX)
-        from socket_activation.net.bind import _restricted_mode
+        from socket_activation.net.unixpath import _restricted_mode
 
         with sock:
             with _restricted_mode(sock, 0o600):
