@@ -41,16 +41,6 @@ def test_config_loads_pydantic_only_when_used() -> None:
     assert "asyncio" not in after
 
 
-def test_every_public_name_resolves_and_the_lists_agree() -> None:
-    """__all__ is literal (for linters), so check it against the lazy map: same names."""
-    import socket_activation
-
-    lazy = set(socket_activation._LAZY)
-    assert lazy <= set(socket_activation.__all__)
-    for name in socket_activation.__all__:
-        assert getattr(socket_activation, name) is not None
-
-
 def test_resolve_without_config_under_activation_needs_no_pydantic() -> None:
     """resolve() with sockets passed and no config serves them without building a config."""
     code = (
