@@ -12,6 +12,7 @@ import socket
 import stat
 
 from .._record import record
+from .sockaddr import SocketAddress
 
 __all__ = ["SocketInfo", "describe_fd", "describe_socket", "format_sockaddr", "kind_of"]
 
@@ -22,7 +23,8 @@ class SocketInfo:
 
     ``kind`` is ``tcp``, ``udp``, ``unix-stream``, ``unix-dgram``, ``unix-seqpacket``,
     ``vsock-stream`` ... or ``FAMILY/TYPE`` for anything else. ``listening`` is the
-    ``SO_ACCEPTCONN`` flag (always False for datagram sockets). ``address`` and ``peer`` are in
+    ``SO_ACCEPTCONN`` flag (always False for datagram sockets). ``sockname`` and ``peername``
+    are the typed addresses (:class:`SocketAddress`); ``address`` and ``peer`` print them in
     canonical form (``127.0.0.1:8080``, ``[::]:8080``, ``/run/app.sock``, ``@name``).
     """
 
@@ -31,13 +33,23 @@ class SocketInfo:
     type: socket.SocketKind
     kind: str
     listening: bool
-    address: str
-    peer: str | None
+    sockname: SocketAddress
+    peername: SocketAddress | None
+
+    @property
+    def address(self) -> str:
+        """The bound address in canonical text (``127.0.0.1:8080``, ``/run/app.sock``)."""
+        return str(self.sockname)
+
+    @property
+    def peer(self) -> str | None:
+        """The connected peer's address in canonical text, or None when not connected."""
+        return None if self.peername is None else str(self.peername)
 
     @property
     def is_connection(self) -> bool:
         """True for a connected stream socket (``Accept=yes``, inetd), not a listener."""
-        return self.peer is not None and not self.listening
+        return self.peername is not None and not self.listening
 
     @property
     def is_datagram(self) -> bool:
@@ -77,24 +89,7 @@ def _name(enum_type: type[socket.AddressFamily] | type[socket.SocketKind], value
 
 def format_sockaddr(family: int, addr: object) -> str:
     """Canonical text for a ``getsockname()``/``getpeername()`` result."""
-    if family == socket.AF_INET and isinstance(addr, tuple):
-        return f"{addr[0]}:{addr[1]}"
-    if family == socket.AF_INET6 and isinstance(addr, tuple):
-        host = str(addr[0])
-        scope = f"%{addr[3]}" if len(addr) > 3 and addr[3] else ""
-        return f"[{host}]:{addr[1]}{scope}"
-    if family == socket.AF_UNIX:
-        if isinstance(addr, bytes):
-            if addr.startswith(b"\0"):
-                return "@" + addr[1:].decode(errors="backslashreplace")
-            return addr.decode(errors="backslashreplace") or "<unnamed>"
-        if isinstance(addr, str):
-            if addr.startswith("\0"):
-                return "@" + addr[1:]
-            return addr or "<unnamed>"
-    if family == getattr(socket, "AF_VSOCK", -1) and isinstance(addr, tuple):
-        return f"vsock:{addr[0]}:{addr[1]}"
-    return repr(addr)
+    return str(SocketAddress.from_sockaddr(family, addr))
 
 
 def describe_socket(sock: socket.socket) -> SocketInfo:
@@ -106,23 +101,23 @@ def describe_socket(sock: socket.socket) -> SocketInfo:
     except OSError:
         listening = False
     try:
-        address = format_sockaddr(family, sock.getsockname())
+        sockname = SocketAddress.from_sockaddr(family, sock.getsockname())
     except OSError:
-        address = "<unknown>"
-    peer: str | None = None
+        sockname = SocketAddress.unknown(family)
+    peername: SocketAddress | None = None
     if not listening:  # a listening socket has no peer: skip the syscall and its exception
         try:
-            peer = format_sockaddr(family, sock.getpeername())
+            peername = SocketAddress.from_sockaddr(family, sock.getpeername())
         except OSError:
-            peer = None
+            peername = None
     return SocketInfo(
         fd=sock.fileno(),
         family=family,
         type=stype,
         kind=kind_of(family, stype),
         listening=listening,
-        address=address,
-        peer=peer,
+        sockname=sockname,
+        peername=peername,
     )
 
 
