@@ -18,7 +18,7 @@ from .notify import NotifyResult, notify
 
 TYPE_CHECKING = False  # typing costs milliseconds at import; type checkers treat this as True
 if TYPE_CHECKING:
-    from .notify import HasFileno
+    from .notify_message import HasFileno
 
 __all__ = ["FDNAME_MAX", "check_fdname", "fdstore_add", "fdstore_remove"]
 
