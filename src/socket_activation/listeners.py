@@ -21,8 +21,8 @@ import errno
 import socket
 from typing import Protocol
 
-from ._errors import AddressInUseError
-from .net.address import ListenAddress, Transport
+from ._errors import AddressError, AddressInUseError
+from .net.address import AddressKind, ListenAddress, Transport
 from .net.bind import (
     BindOptions,
     bind_address,
@@ -169,6 +169,11 @@ def cleanup_unix_socket(config: ListenerConfig) -> None:
     Anything else at the path (another server's socket after a handoff, a regular file, an
     abstract name) is left alone. A no-op without ``config.uds``.
     """
-    uds = config.uds
-    if uds and not uds.startswith("@"):
-        remove_unix_socket(uds)
+    if not config.uds:
+        return
+    try:
+        address = ListenAddress.parse(config.uds)
+    except AddressError:
+        return  # create_listener refuses it too: no file of ours can be there
+    if address.kind is AddressKind.UNIX and address.path:
+        remove_unix_socket(address.path)

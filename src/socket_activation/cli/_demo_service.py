@@ -110,10 +110,11 @@ def serve(
             servers.append(server)
             threads.append(_start(server.serve_forever, 0.2))
         log(f"serving {_line(resolved)}")
-        if resolved.kind == "tcp" and resolved.listening:
-            host, _, port = resolved.address.rpartition(":")
-            host = "127.0.0.1" if host in ("0.0.0.0", "[::]") else host
-            log(f"  try: curl http://{host}:{port}/")
+        where = resolved.sockname
+        if resolved.kind == "tcp" and resolved.listening and where is not None and where.is_inet:
+            host = f"[{where.host}]" if where.family == socket.AF_INET6 else str(where.host)
+            host = "127.0.0.1" if where.is_any else host
+            log(f"  try: curl http://{host}:{where.port}/")
         elif resolved.kind == "unix-stream" and resolved.listening:
             log(f"  try: curl --unix-socket {resolved.address} http://localhost/")
     for note in resolution.notes:
