@@ -16,7 +16,7 @@ from socket_activation._resolve import resolve
 from socket_activation.net.sockinfo import describe_fd
 from socket_activation.systemd import activation as _systemd
 from socket_activation.systemd.activation import InheritedFd, SystemdActivation, _reset_cache
-from tests.conftest import require_tool
+from tests.conftest import require, require_tool
 
 
 @pytest.fixture(autouse=True)
@@ -306,3 +306,63 @@ def test_close_removes_the_socket_files_resolve_created(tmp_path: Path) -> None:
     res.close()
     assert not mine.exists()
     assert theirs.read_text() == "not ours"
+
+
+def _abstract_unix(name: str) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind("\0" + name)
+    sock.listen()
+    return sock
+
+
+@pytest.mark.parametrize(
+    ("target_host", "configured"),
+    [
+        pytest.param("127.0.0.1", "127.0.0.1:{port}", id="v4"),
+        pytest.param("::ffff:127.0.0.1", "127.0.0.1:{port}", id="v4-mapped-inherited"),
+        pytest.param("127.0.0.1", "localhost:{port}", id="host-name"),
+        pytest.param("::1", "[::1]:{port}", id="v6"),
+        pytest.param("0.0.0.0", "{port}", id="port-only-any"),
+    ],
+)
+def test_ip_matched_by_typed_address_not_by_order(
+    passed: Passed, target_host: str, configured: str
+) -> None:
+    """An unnamed decoy passed first loses to the fd whose bound IP and port match the config."""
+    passed.tcp(host="127.0.0.2")
+    try:
+        target = passed.tcp(host=target_host)
+    except OSError as exc:
+        require(False, f"cannot bind {target_host}: {exc}")
+        raise
+    config = ServerConfig(listen=[configured.format(port=port(target))])
+    res = resolve(config, systemd=passed.activation())
+    assert [s.fd for s in res] == [target.fileno()]
+    assert not any("by order" in note for note in res.notes)
+
+
+def test_abstract_socket_matched_by_name_not_by_order(passed: Passed) -> None:
+    """'@name' in the config takes the inherited abstract socket of that name."""
+    name = f"sa-test-{uuid.uuid4().hex[:8]}"
+    decoy = passed._add(_abstract_unix(name + "-decoy"), "unknown")
+    target = passed._add(_abstract_unix(name), "unknown")
+    res = resolve(ServerConfig(listen=[f"@{name}"]), systemd=passed.activation())
+    assert [(s.fd, s.address) for s in res] == [(target.fileno(), f"@{name}")]
+    assert decoy.fileno() not in [s.fd for s in res]
+    assert not any("by order" in note for note in res.notes)
+
+
+def test_close_leaves_inherited_and_abstract_sockets_alone(passed: Passed, tmp_path: Path) -> None:
+    """close() removes only files it bound: not an inherited socket's file, never an abstract."""
+    inherited_path = tmp_path / "inherited.sock"
+    passed.unix(str(inherited_path), "web")
+    name = f"sa-test-{uuid.uuid4().hex[:8]}"
+    config = ServerConfig(listen=[{"address": str(inherited_path), "name": "web"}, f"@{name}"])
+    res = resolve(config, systemd=passed.activation())
+    assert [s.source for s in res] == ["systemd", "bound"]
+    assert res.sockets[1].sockname is not None
+    assert res.sockets[1].sockname.is_abstract
+    res.close()
+    assert inherited_path.exists()
+    with socket.socket(socket.AF_UNIX) as client:
+        client.connect(str(inherited_path))  # still served by the inherited socket
