@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Callable
 
 import pytest
 
@@ -13,7 +15,16 @@ from socket_activation.systemd.notify import (
     mainpid,
     status,
 )
-from socket_activation.systemd.notify_message import MAX_MESSAGE_BYTES, SCM_MAX_FD
+from socket_activation.systemd.notify_message import (
+    MAX_MESSAGE_BYTES,
+    SCM_MAX_FD,
+    encode_message,
+    errno_line,
+    extend_timeout_line,
+    fd_numbers,
+    mainpid_line,
+    status_line,
+)
 from socket_activation.systemd.notify_send import notify
 from tests.support.notify_manager import FakeManager
 
@@ -64,3 +75,65 @@ def test_helpers_refuse_values_the_manager_would_misread(send: object, message: 
     assert callable(send)
     with pytest.raises(NotifyMessageError, match=message):
         send()
+
+
+# --- the pure rules, without a socket ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("built", "expected"),
+    [
+        pytest.param(lambda: status_line(""), "STATUS=", id="status-empty-clears"),
+        pytest.param(lambda: status_line("up: 3 workers"), "STATUS=up: 3 workers", id="status"),
+        pytest.param(lambda: errno_line(0), "ERRNO=0", id="errno-0"),
+        pytest.param(lambda: errno_line(4095), "ERRNO=4095", id="errno-max"),
+        pytest.param(lambda: mainpid_line(1), "MAINPID=1", id="mainpid-1"),
+        pytest.param(lambda: extend_timeout_line(0), "EXTEND_TIMEOUT_USEC=0", id="extend-0"),
+    ],
+)
+def test_each_builder_makes_one_assignment(built: Callable[[], str], expected: str) -> None:
+    """A value the manager reads as meant becomes exactly one KEY=VALUE line."""
+    assert built() == expected
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        pytest.param(lambda: status_line("a\nb"), "single line", id="status-newline"),
+        pytest.param(lambda: status_line("a\rb"), "single line", id="status-cr"),
+        pytest.param(lambda: errno_line(-1), "0..4095, got -1", id="errno-negative"),
+        pytest.param(lambda: errno_line(4096), "0..4095, got 4096", id="errno-over-max"),
+        pytest.param(lambda: mainpid_line(0), "positive pid, got 0", id="mainpid-0"),
+        pytest.param(lambda: extend_timeout_line(-1), ">= 0, got -1", id="extend-negative"),
+        pytest.param(lambda: fd_numbers([-1]), "non-negative integer, got -1", id="fd-negative"),
+    ],
+)
+def test_builders_refuse_values_the_manager_would_misread(
+    build: Callable[[], object], message: str
+) -> None:
+    """Each refusal is a NotifyMessageError (a ValueError) that names the field and the value."""
+    with pytest.raises(NotifyMessageError, match=re.escape(message)) as info:
+        build()
+    assert isinstance(info.value, ValueError)
+
+
+def test_encoding_is_the_utf8_bytes_verbatim_up_to_the_limit() -> None:
+    """R28/R40: no framing or trailing newline is added; 4096 bytes pass, 4097 do not."""
+    assert encode_message("STATUS=h\u00e9llo\n") == "STATUS=h\u00e9llo\n".encode()
+    assert len(encode_message("a" * MAX_MESSAGE_BYTES)) == MAX_MESSAGE_BYTES
+    with pytest.raises(NotifyMessageError, match="4097 bytes"):
+        encode_message("a" * (MAX_MESSAGE_BYTES + 1))
+
+
+def test_fd_numbers_take_ints_and_filenos_up_to_scm_max_fd() -> None:
+    """R33: ints and objects with fileno() both count; SCM_MAX_FD fds pass, one more does not."""
+    read_end, write_end = os.pipe()
+    try:
+        with os.fdopen(os.dup(read_end), "rb") as handle:
+            assert fd_numbers([write_end, handle]) == [write_end, handle.fileno()]
+        assert len(fd_numbers([read_end] * SCM_MAX_FD)) == SCM_MAX_FD
+        with pytest.raises(NotifyMessageError, match=f"{SCM_MAX_FD} \\(SCM_MAX_FD\\)"):
+            fd_numbers([read_end] * (SCM_MAX_FD + 1))
+    finally:
+        os.close(read_end)
+        os.close(write_end)
