@@ -1,0 +1,291 @@
+"""The generations of one supervised command: which exist, which one serves, what became of each.
+
+:class:`Generations` is the bookkeeping half of ``supervise`` (the signal and event loop is
+:mod:`socket_activation.restart.supervisor`). It starts a generation with the held sockets at
+fds 3.. and ``NOTIFY_SOCKET`` naming the loop's readiness socket, attributes each notification
+to the generation that sent it, promotes a generation to serving on its ``READY=1`` (the one it
+replaces is sent ``SIGTERM`` and drains), stops one that misses its ready deadline, sends
+``SIGKILL`` to one that outlives its drain deadline, and reaps.
+
+It decides nothing about what happens next. Every method that can change the state returns the
+events the loop must act on:
+
+- :class:`Outcome`: how a rollout (one starting generation) ended: ``ready``, ``exited`` (with
+  its wait status), ``timed-out``, or ``not-started`` (the spawn failed);
+- :class:`Exited`: a generation past its rollout (serving, draining or failed) was reaped;
+- :class:`Message`: a notification from the serving generation other than its ``READY=1``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal, TypeAlias
+
+from ..systemd.notify import NOTIFY_SOCKET
+from .readiness import Notification, belongs_to, describe_wait_status
+from .spawn import spawn_with_sockets
+
+__all__ = ["Event", "Exited", "Generation", "Generations", "Message", "Outcome", "exit_code"]
+
+# How long a generation that failed to start gets between SIGTERM and SIGKILL.
+_KILL_GRACE = 1.0
+
+
+@dataclass
+class Generation:
+    """One run of the command. ``state``: starting, serving, draining or failed."""
+
+    number: int
+    pid: int
+    state: str
+    deadline: float | None = None  # ready deadline (starting), SIGKILL time (draining, failed)
+    status: int | None = None  # wait status once reaped
+
+    def __str__(self) -> str:
+        return f"generation {self.number} (pid {self.pid})"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How the rollout of generation *number* ended; ``reason`` says it in words."""
+
+    number: int
+    result: Literal["ready", "exited", "timed-out", "not-started"]
+    generation: Generation | None = None  # None when it could not be started
+    status: int | None = None  # the wait status ("exited")
+    replaced: Generation | None = None  # "ready": the generation that now drains
+    reason: str = ""  # "exited with status 3", "sent no READY=1 within 1 s; stopping it", ...
+
+    @property
+    def ready(self) -> bool:
+        return self.result == "ready"
+
+    @property
+    def exit_code(self) -> int | None:
+        """The shell's view of ``status`` (``exited``), else None."""
+        return None if self.status is None else exit_code(self.status)
+
+
+@dataclass(frozen=True, slots=True)
+class Exited:
+    """A generation past its rollout was reaped; its ``state`` is the one it died in."""
+
+    generation: Generation
+    status: int  # the wait status
+
+    @property
+    def how(self) -> str:
+        """``exited with status 0`` / ``was killed by SIGKILL``."""
+        return describe_wait_status(self.status)
+
+    @property
+    def exit_code(self) -> int:
+        return exit_code(self.status)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A notification from the serving generation (anything but the ``READY=1`` that made it so)."""
+
+    generation: Generation
+    note: Notification
+
+
+Event: TypeAlias = Outcome | Exited | Message
+
+
+class Generations:
+    """The running generations of *argv* on *sockets*; see the module docstring.
+
+    ``ready="started"`` counts a generation as ready as soon as it is spawned. *env* is the
+    environment every generation starts from (``LISTEN_*`` and ``NOTIFY_SOCKET`` are set here).
+    """
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        sockets: Sequence[socket.socket],
+        names: Sequence[str],
+        env: Mapping[str, str],
+        *,
+        ready: str = "notify",
+        ready_timeout: float = 30.0,
+        drain_timeout: float = 30.0,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        if not argv:
+            raise ValueError("supervise needs a command to run")
+        if len(sockets) != len(names):
+            raise ValueError(f"{len(sockets)} sockets but {len(names)} names")
+        if ready not in ("notify", "started"):
+            raise ValueError(f"ready must be 'notify' or 'started', got {ready!r}")
+        for what, value in (("ready_timeout", ready_timeout), ("drain_timeout", drain_timeout)):
+            if value <= 0:
+                raise ValueError(f"{what} must be positive, got {value!r}")
+        self.argv = list(argv)
+        self.sockets = list(sockets)
+        self.names = list(names)
+        self.ready_mode = ready
+        self.ready_timeout = ready_timeout
+        self.drain_timeout = drain_timeout
+        self._env = dict(env)
+        self._log = log or (lambda _text: None)
+        self._generations: list[Generation] = []
+        self._count = 0
+        self.serving: Generation | None = None
+        self.stopping: int | None = None  # the stop signal, once stop() was called
+
+    def __len__(self) -> int:
+        """How many generations are alive (not yet reaped)."""
+        return len(self._generations)
+
+    @property
+    def count(self) -> int:
+        """How many generations were started (or tried) so far: the last one's number."""
+        return self._count
+
+    @property
+    def rolling_out(self) -> bool:
+        """True while a generation is starting (waiting for its ``READY=1``)."""
+        return any(g.state == "starting" for g in self._generations)
+
+    def next_deadline(self) -> float | None:
+        """The earliest ready or kill deadline (``time.monotonic()``), or None."""
+        deadlines = [g.deadline for g in self._generations if g.deadline is not None]
+        return min(deadlines) if deadlines else None
+
+    # -- what the loop asks for ----------------------------------------------------------------
+
+    def start(self, notify_socket: str) -> list[Event]:
+        """Start the next generation, its ``NOTIFY_SOCKET`` *notify_socket*.
+
+        Returns ``[]`` while its ``READY=1`` is awaited, else its :class:`Outcome` at once
+        (``ready`` with ``ready="started"``, ``not-started`` when it could not be spawned).
+        """
+        self._count += 1
+        env = dict(self._env)
+        env[NOTIFY_SOCKET] = notify_socket
+        try:
+            pid = spawn_with_sockets(self.argv, [s.fileno() for s in self.sockets], self.names, env)
+        except OSError as exc:
+            self._log(f"cannot start generation {self._count} ({self.argv[0]!r}): {exc}")
+            return [Outcome(self._count, "not-started", reason=str(exc))]
+        gen = Generation(self._count, pid, "starting", time.monotonic() + self.ready_timeout)
+        self._generations.append(gen)
+        self._log(f"started {gen}")
+        if self.ready_mode == "started":
+            return [self._promote(gen)]
+        return []
+
+    def stop(self, signum: int) -> None:
+        """Send *signum* to every generation; each gets ``drain_timeout`` before ``SIGKILL``."""
+        self.stopping = signum
+        deadline = time.monotonic() + self.drain_timeout
+        for gen in self._generations:
+            _kill(gen.pid, signum)
+            gen.deadline = deadline if gen.state != "failed" else gen.deadline
+
+    def signal_serving(self, signum: int) -> None:
+        """Pass *signum* to the serving generation, if there is one."""
+        if self.serving is not None:
+            _kill(self.serving.pid, signum)
+
+    def kill_all(self) -> None:
+        """``SIGKILL`` and reap every generation still alive."""
+        for gen in self._generations:
+            _kill(gen.pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(gen.pid, 0)
+        self._generations.clear()
+        self.serving = None
+
+    # -- what happened -------------------------------------------------------------------------
+
+    def notified(self, note: Notification) -> list[Event]:
+        """Attribute *note* to its generation: a starting one's ``READY=1`` promotes it."""
+        if note.pid is None:
+            return []
+        sender = note.pid
+        gen = next(
+            (g for g in self._generations if g.state != "failed" and belongs_to(sender, [g.pid])),
+            None,
+        )
+        if gen is None:
+            return []
+        if gen.state == "starting" and note.ready:
+            return [self._promote(gen)]
+        if gen is self.serving:
+            return [Message(gen, note)]
+        return []
+
+    def reap(self) -> list[Event]:
+        """Reap every child that has exited (orphans too, as PID 1); events for generations."""
+        events: list[Event] = []
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return events
+            if pid == 0:
+                return events
+            gen = next((g for g in self._generations if g.pid == pid), None)
+            if gen is not None:  # anything else: an orphan re-parented to us as PID 1
+                events.append(self._exited(gen, status))
+
+    def check_deadlines(self) -> list[Event]:
+        """Stop a starting generation past its ready deadline (a ``timed-out`` outcome);
+        ``SIGKILL`` any other past its deadline."""
+        events: list[Event] = []
+        now = time.monotonic()
+        for gen in list(self._generations):
+            if gen.deadline is None or now < gen.deadline:
+                continue
+            if gen.state == "starting" and self.stopping is None:
+                why = f"sent no READY=1 within {self.ready_timeout:g} s; stopping it"
+                gen.state, gen.deadline = "failed", now + _KILL_GRACE
+                _kill(gen.pid, signal.SIGTERM)
+                events.append(Outcome(gen.number, "timed-out", gen, reason=why))
+            else:
+                self._log(f"{gen} still running after its deadline; sending SIGKILL")
+                gen.deadline = None
+                _kill(gen.pid, signal.SIGKILL)
+        return events
+
+    # -- transitions ---------------------------------------------------------------------------
+
+    def _promote(self, gen: Generation) -> Outcome:
+        old = self.serving
+        gen.state, gen.deadline = "serving", None
+        self.serving = gen
+        if old is not None:
+            old.state, old.deadline = "draining", time.monotonic() + self.drain_timeout
+            _kill(old.pid, signal.SIGTERM)
+        return Outcome(gen.number, "ready", gen, replaced=old)
+
+    def _exited(self, gen: Generation, status: int) -> Event:
+        gen.status = status
+        self._generations.remove(gen)
+        if gen.state == "starting":
+            how = describe_wait_status(status)
+            return Outcome(gen.number, "exited", gen, status=status, reason=how)
+        if gen is self.serving:
+            self.serving = None
+        return Exited(gen, status)
+
+
+def exit_code(status: int) -> int:
+    """The shell's view of a wait status: the exit status, or 128 + N for death by signal N."""
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.waitstatus_to_exitcode(status)
+
+
+def _kill(pid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signum)
