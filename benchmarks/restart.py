@@ -6,7 +6,7 @@ request) runs ``--steady`` seconds, then the server is restarted ``--restarts`` 
 for gunicorn) does ``--startup`` seconds of start-up work, so any stall shows. Scenarios:
 
 1. ``supervise``: ``socket-activation supervise`` + SIGHUP (new generation, READY=1, old drains);
-2. ``handoff``: the app upgrades itself in process on SIGHUP (``_handoff.Upgrader``);
+2. ``handoff``: the app upgrades itself in process on SIGHUP (``restart.handoff.Upgrader``);
 3. ``naive``: SIGTERM, wait for exit, start a new process that binds after its start-up, and
    wait until it answers;
 4. ``systemd``: a ``.socket`` unit + ``systemctl --user restart`` under a real (sandboxed) user

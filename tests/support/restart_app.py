@@ -24,6 +24,7 @@ import threading
 import time
 
 from socket_activation._errors import HandoffError
+from socket_activation.net.address import ListenAddress
 from socket_activation.restart.handoff import Upgrader, announce_ready
 from socket_activation.systemd.activation import systemd_activation
 
@@ -64,10 +65,10 @@ def take_sockets(listen: list[str]) -> tuple[list[socket.socket], list[str]]:
         return [fd.socket() for fd in passed], [fd.name for fd in passed]
     sockets = []
     for address in listen:
-        host, _, port = address.rpartition(":")
+        parsed = ListenAddress.parse(address)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, int(port)))
+        sock.bind((parsed.host or "0.0.0.0", parsed.port or 0))
         sock.listen(2048)
         sockets.append(sock)
     return sockets, ["web"] * len(sockets)

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 
 from .._errors import HandoffError, NotifyError
 from ..net.bind import forget_unix_socket
+from ..net.sockaddr import SocketAddress
 from ..systemd.notify import NOTIFY_SOCKET, NotifyResult, notify
 from .readiness import ChildExitedError, ReadinessSocket, ReadyTimeoutError
 from .spawn import spawn_with_sockets
@@ -265,10 +266,8 @@ def _forget_if_unix_file(sock: _Socket) -> None:
     if sock.family != socket.AF_UNIX:
         return
     try:
-        name = sock.getsockname()
+        address = SocketAddress.from_sockaddr(sock.family, sock.getsockname())
     except OSError:
         return
-    if isinstance(name, str) and name.startswith("/"):
-        forget_unix_socket(name)
-    elif isinstance(name, bytes) and name.startswith(b"/"):
-        forget_unix_socket(os.fsdecode(name))
+    if address.is_unix_path and address.path is not None:
+        forget_unix_socket(address.path)
