@@ -117,6 +117,7 @@ def test_what_a_child_inherits_after_listen_fds(two_sockets: list[int], module: 
     report = run(module, "listen_fds_with_names", True, list(two_sockets), me("2", "web:metrics"))
     assert report["result"] == [[3, "web"], [4, "metrics"]]
     assert report["c_environ"] == dict.fromkeys(VARIABLES, False)
+    assert report["cloexec"] == [True, True]  # so no child gets the fds unless passed
     assert {k: report[k] for k in INHERITED[module]} == INHERITED[module]
 
 
