@@ -27,6 +27,7 @@ pytestmark = pytest.mark.integration
 def run_child(what: str) -> dict[str, Any]:
     require_root()
     unshare = require_tool("unshare")
+    require_tool("mount")  # the child mounts tmpfs and mqueue in its own namespace
     try:
         import systemd.daemon  # noqa: F401
     except ImportError:
