@@ -124,6 +124,9 @@ def test_listen_fds_accepts_what_safe_atoi_accepts(text: str, expected: int) -> 
         pytest.param("-2147483649", errno.ERANGE, id="below-int-min"),
         pytest.param("99999999999999999999", errno.ERANGE, id="above-long"),
         pytest.param("99999999999999999999x", errno.ERANGE, id="overflow-wins-over-garbage"),
+        # measured with libsystemd 252: bytes >= 0x80 are no digit, whatever Python's lower()
+        pytest.param("1\u0130", errno.EINVAL, id="non-ascii-with-two-character-lowercase"),
+        pytest.param("0x\u0130", errno.EINVAL, id="non-ascii-after-hex-prefix"),
     ],
 )
 def test_listen_fds_rejects_with_libsystemds_errno(text: str, err: int) -> None:
