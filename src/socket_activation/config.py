@@ -64,7 +64,7 @@ class ListenSpec(BaseModel):
 
     address: ListenAddress
     name: str | None = None  # FileDescriptorName=; LISTEN_FDNAMES entry
-    backlog: int | None = Field(None, ge=1)
+    backlog: int | None = Field(None, ge=0)  # Backlog=0 is valid in a unit: listen(fd, 0)
     socket_mode: FileMode | None = None
     directory_mode: FileMode | None = None
     bind_ipv6_only: BindIPv6Only | None = None
@@ -81,6 +81,7 @@ class ListenSpec(BaseModel):
     socket_user: str | None = None
     socket_group: str | None = None
     accept: bool = False  # Accept=yes: one service instance per connection
+    max_connections: int = Field(64, ge=0)  # MaxConnections=: Accept=yes connections at once
 
     @model_validator(mode="before")
     @classmethod
@@ -88,6 +89,12 @@ class ListenSpec(BaseModel):
         if isinstance(data, (str, ListenAddress)):
             return {"address": data}
         return data
+
+    @field_validator("receive_buffer", "send_buffer")
+    @classmethod
+    def _zero_is_unset(cls, size: int | None) -> int | None:
+        # systemd applies ReceiveBuffer=/SendBuffer= only when > 0: 0 means "the kernel's"
+        return size or None
 
     @field_validator("name")
     @classmethod
@@ -104,7 +111,7 @@ class ListenSpec(BaseModel):
     def bind_options(self, config: ServerConfig) -> BindOptions:
         """The options to bind this socket with, falling back to *config*'s values."""
         return BindOptions(
-            backlog=self.backlog or config.backlog,
+            backlog=self.backlog if self.backlog is not None else config.backlog,
             socket_mode=self.socket_mode if self.socket_mode is not None else config.socket_mode,
             directory_mode=self.directory_mode,
             bind_ipv6_only=self.bind_ipv6_only or "both",

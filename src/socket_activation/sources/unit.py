@@ -1,28 +1,28 @@
-"""The systemd ``.socket`` unit source: one ListenSpec per ``Listen*=`` line, in order.
+"""The systemd ``.socket`` unit source: a unit loads as systemd 252 loads it.
 
 Reads a unit and its drop-ins with :mod:`socket_activation.unitfile.parser` and interprets the
-``[Socket]`` directives that shape the sockets, as systemd 252 does (SPEC.md J, K):
+``[Socket]`` section with systemd's own parsers (load-fragment.c, conf-parser.c, socket.c;
+SPEC.md J, K). What systemd does with each kind of line, this does too:
 
-- ``ListenStream=``, ``ListenDatagram=``, ``ListenSequentialPacket=``: one socket each, in line
-  order; an empty assignment resets the list (R69); specifiers expanded (R67, R86); a value
-  systemd would ignore (port 0, a bare IP, a relative path, a host name: R65) is ignored with a
-  warning, as systemd does.
-- ``ListenFIFO=``, ``ListenSpecial=``, ``ListenNetlink=``, ``ListenMessageQueue=``,
-  ``ListenUSBFunction=``: not supported. By default the line is skipped with a warning naming
-  it (so every unit shipped with systemd loads); ``strict=True`` raises instead. Either way the
-  process would get one fd fewer than under systemd, so the warning says so.
-- ``BindIPv6Only``, ``Backlog``, ``SocketMode``, ``DirectoryMode``, ``SocketUser``,
-  ``SocketGroup``, ``ReusePort``, ``FreeBind``, ``Transparent``, ``BindToDevice``,
-  ``KeepAlive``, ``NoDelay``, ``ReceiveBuffer``, ``SendBuffer``, ``DeferAcceptSec``,
-  ``PassCredentials``, ``Accept``: applied to every socket of the unit; an invalid value is an
-  error naming file, line and key. systemd's defaults are kept where they differ from the
-  library's: ``SocketMode=0666``, ``DirectoryMode=0755``, ``BindIPv6Only=default``,
-  ``Backlog=`` INT_MAX (the kernel caps it at ``net.core.somaxconn``).
-- ``FileDescriptorName=``: the sockets' name; default the unit's name with ``.socket`` (R78);
-  an invalid name is a warning and the default is kept, as in systemd.
+- a value systemd accepts is accepted with systemd's meaning (``BindIPv6Only=yes`` is
+  ``ipv6-only``, ``BindToDevice=*`` is unset, ``Backlog=0`` is 0, a path under ``/var/run/``
+  is moved to ``/run/`` with a notice);
+- a value systemd ignores with a warning (``Backlog=``, ``KeepAlive=maybe``, an invalid
+  ``FileDescriptorName=``, ``ListenStream=0``, an unknown specifier) is ignored with the same
+  kind of warning naming ``file:line`` and key, and the rest of the unit loads (``strict=True``
+  raises instead);
+- what makes systemd refuse the unit (no ``Listen*=`` at all, ``Accept=yes`` with a datagram or
+  FIFO port, ``Accept=yes`` with ``Service=`` or ``MaxConnections=0``, an invalid
+  ``SocketUser=``, a bare template ``foo@.socket``) raises :class:`UnitFileError`.
 
-Other known keys (``Service=``, ``MaxConnections=``, ``Exec*``, …) do not shape the sockets and
-are ignored; unknown keys are warnings.
+Ports the library does not open (``ListenFIFO=``, ``ListenSpecial=``, ``ListenNetlink=``,
+``ListenMessageQueue=``, ``ListenUSBFunction=``) and directives it does not apply
+(``Priority=``, ``ExecStartPre=``, …) load too: each is a *note* naming its line, because under
+systemd the process would get that fd or that setting. A unit whose ports are all of that kind
+loads (:func:`read_socket_unit`), but gives no config to bind (:func:`read_units` raises).
+
+The per-key value parsers are in :mod:`socket_activation.unitfile.socket_values`, the
+``Listen*=`` grammar in :mod:`.unit_listen`.
 """
 
 from __future__ import annotations
@@ -32,21 +32,55 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._errors import AddressError, UnitFileError
-from ..net.address import ListenAddress, Transport
+from .._errors import UnitFileError
+from ..net.address import AddressKind, ListenAddress, Transport
+from ..unitfile import socket_values as sv
 from ..unitfile.parser import Assignment, UnitFile, read_unit
-from ..unitfile.values import parse_boolean, parse_mode, parse_size, parse_timespan
+from ..unitfile.specifiers import SpecifierContext, split_unit_name
 from ._data import SourceData
+from .unit_listen import LISTEN_TRANSPORTS, OTHER_LISTEN, OtherPort, parse_listen
 
-__all__ = ["SocketUnit", "UNSUPPORTED_LISTEN", "read_socket_unit", "read_units", "socket_unit"]
+__all__ = [
+    "NOT_APPLIED",
+    "SocketUnit",
+    "UNSUPPORTED_LISTEN",
+    "read_socket_unit",
+    "read_units",
+    "socket_unit",
+]
 
-LISTEN_TRANSPORTS = {
-    "ListenStream": Transport.STREAM,
-    "ListenDatagram": Transport.DATAGRAM,
-    "ListenSequentialPacket": Transport.SEQPACKET,
-}
-UNSUPPORTED_LISTEN = frozenset(
-    {"ListenFIFO", "ListenSpecial", "ListenNetlink", "ListenMessageQueue", "ListenUSBFunction"}
+UNSUPPORTED_LISTEN = OTHER_LISTEN
+# [Socket] directives systemd honours that the library neither applies nor runs: a note each
+NOT_APPLIED = frozenset(
+    [
+        "Broadcast",
+        "Priority",
+        "Mark",
+        "IPTOS",
+        "IPTTL",
+        "PassSecurity",
+        "PassPacketInfo",
+        "Timestamping",
+        "TCPCongestion",
+        "KeepAliveTimeSec",
+        "KeepAliveIntervalSec",
+        "KeepAliveProbes",
+        "PipeSize",
+        "MessageQueueMaxMessages",
+        "MessageQueueMessageSize",
+        "SocketProtocol",
+        "SmackLabel",
+        "SmackLabelIPIn",
+        "SmackLabelIPOut",
+        "SELinuxContextFromNet",
+        "MaxConnectionsPerSource",
+        "ExecStartPre",
+        "ExecStartPost",
+        "ExecStopPre",
+        "ExecStopPost",
+        "Symlinks",
+        "Writable",
+    ]
 )
 _BOOLEANS = {
     "ReusePort": "reuse_port",
@@ -59,31 +93,36 @@ _BOOLEANS = {
 }
 _SIZES = {"ReceiveBuffer": "receive_buffer", "SendBuffer": "send_buffer"}
 _MODES = {"SocketMode": "socket_mode", "DirectoryMode": "directory_mode"}
-_STRINGS = {"SocketUser": "socket_user", "SocketGroup": "socket_group"}
-# Backlog= is an unsigned int; systemctl show reports INT_MAX for the default (R74) and listen()
-# takes an int, so larger values are capped there (the kernel caps again at somaxconn)
+_OWNERS = {"SocketUser": "socket_user", "SocketGroup": "socket_group"}
+# systemd's Backlog= is unsigned; listen() takes an int and the kernel caps a larger (negative
+# as int) value at somaxconn, exactly as it caps INT_MAX: so INT_MAX stands for all of them
 _INT_MAX = 2**31 - 1
-# systemd.socket(5) defaults that differ from the library's own (R74, R75, R76): a unit's
-# sockets are bound exactly as the manager would bind them
+# socket_init() defaults (R73-R76) where they differ from the library's own
 _DEFAULTS: dict[str, Any] = {
     "backlog": _INT_MAX,
     "socket_mode": 0o666,
     "directory_mode": 0o755,
     "bind_ipv6_only": "default",
+    "max_connections": 64,
+    "accept": False,
 }
-_IFNAMSIZ = 16
 
 
 @dataclass
 class SocketUnit:
-    """What one ``.socket`` unit asks for: its sockets (spec dicts, in order) and warnings."""
+    """What one ``.socket`` unit asks for, as systemd would load it."""
 
     name: str
     path: str
-    listen: list[dict[str, Any]] = field(default_factory=list)
-    origins: list[str] = field(default_factory=list)  # file:line of each Listen*= line
-    warnings: list[str] = field(default_factory=list)
-    unsupported: list[str] = field(default_factory=list)  # file:line of skipped Listen*= lines
+    listen: list[dict[str, Any]] = field(default_factory=list)  # ListenSpec dicts, in order
+    origins: list[str] = field(default_factory=list)  # file:line of each entry of listen
+    warnings: list[str] = field(default_factory=list)  # what systemd warns about too
+    notes: list[str] = field(default_factory=list)  # what the library does not do (systemd does)
+    unsupported: list[str] = field(default_factory=list)  # file:line of ports not opened
+    ports: list[tuple[str, str]] = field(default_factory=list)  # (ListenX, value), every port
+    accept: bool = False
+    max_connections: int = 64
+    service: str | None = None
 
 
 def read_socket_unit(
@@ -92,9 +131,16 @@ def read_socket_unit(
     name: str | None = None,
     strict: bool = False,
     environ: Mapping[str, str] | None = None,
+    manager: str | None = None,
 ) -> SocketUnit:
-    """Read and interpret the ``.socket`` unit at *path* (and its drop-ins)."""
-    return socket_unit(read_unit(path, name=name), strict=strict, environ=environ)
+    """Read and interpret the ``.socket`` unit at *path* (and its drop-ins).
+
+    *name* is the unit's name when it is an instance of the template file at *path*
+    (``foo@bar.socket`` for ``foo@.socket``); *manager* (``system``/``user``) the manager that
+    loads it, by default chosen from the path (``…/systemd/user/`` is the user manager's).
+    """
+    unit = read_unit(path, name=name, manager=manager)
+    return socket_unit(unit, strict=strict, environ=environ)
 
 
 def read_units(
@@ -102,27 +148,30 @@ def read_units(
     *,
     strict: bool = False,
     environ: Mapping[str, str] | None = None,
+    names: Sequence[str | None] | None = None,
 ) -> SourceData:
     """The ``listen`` list of several units, their sockets concatenated in the given order.
 
-    Raises UnitFileError when the units name no socket this library can bind: binding the
-    library's default address instead would not be what the unit says.
+    Raises UnitFileError when the units name no socket this library can bind (only FIFOs,
+    netlink, …): binding the library's default address instead would not be what they say.
     """
     data = SourceData()
     listen: list[dict[str, Any]] = []
     unsupported: list[str] = []
-    for path in paths:
-        unit = read_socket_unit(path, strict=strict, environ=environ)
+    for index, path in enumerate(paths):
+        name = names[index] if names is not None else None
+        unit = read_socket_unit(path, name=name, strict=strict, environ=environ)
         for spec, origin in zip(unit.listen, unit.origins, strict=True):
             data.origins[f"listen.{len(listen)}"] = origin
             listen.append(spec)
-        data.warnings.extend(unit.warnings)
+        data.warnings.extend(unit.warnings + unit.notes)
         unsupported.extend(unit.unsupported)
     if not listen:
         where = ", ".join(str(p) for p in paths)
-        detail = f" (unsupported lines: {', '.join(unsupported)})" if unsupported else ""
+        detail = ", ".join(unsupported)
         raise UnitFileError(
-            f"no ListenStream=, ListenDatagram= or ListenSequentialPacket= socket{detail}",
+            "no ListenStream=, ListenDatagram= or ListenSequentialPacket= socket to bind; "
+            f"the unit's other ports are not supported by socket-activation ({detail})",
             path=where,
         )
     data.values["listen"] = listen
@@ -133,148 +182,181 @@ def read_units(
 def socket_unit(
     unit: UnitFile, *, strict: bool = False, environ: Mapping[str, str] | None = None
 ) -> SocketUnit:
-    """Interpret the ``[Socket]`` section of a parsed unit."""
-    result = SocketUnit(unit.name, unit.path, warnings=list(unit.warnings))
-    specifiers = unit.specifiers(environ)
-    default_name = unit.name
-    fdname = default_name
-    options: dict[str, Any] = dict(_DEFAULTS)
-    addresses: list[tuple[ListenAddress, Assignment]] = []
+    """Interpret the ``[Socket]`` section of a parsed unit; see the module docstring."""
+    _check_instance(unit)
+    loader = _Loader(unit, unit.specifiers(environ), strict)
     for a in unit.section("Socket"):
-        value = a.value
-        if a.key in LISTEN_TRANSPORTS or a.key in UNSUPPORTED_LISTEN:
-            if not value:  # R69: an empty Listen*= resets every address listed before
-                addresses.clear()
-                result.unsupported.clear()
-                continue
-            if a.key in UNSUPPORTED_LISTEN:
+        loader.assignment(a)
+    return loader.finish()
+
+
+def _check_instance(unit: UnitFile) -> None:
+    prefix, instance, suffix = split_unit_name(unit.name)
+    if instance == "":
+        raise UnitFileError(
+            f"{unit.name} is a template: systemd runs only its instances; name one "
+            f"({prefix}@INSTANCE{suffix}, or --instance INSTANCE)",
+            path=unit.path,
+        )
+
+
+@dataclass
+class _Loader:
+    """The state of one unit's load: systemd's ``Socket`` struct, line by line."""
+
+    unit: UnitFile
+    specifiers: SpecifierContext
+    strict: bool
+    options: dict[str, Any] = field(default_factory=lambda: dict(_DEFAULTS))
+    fdname: str | None = None
+    service: str | None = None
+    ports: list[tuple[ListenAddress | OtherPort, Assignment]] = field(default_factory=list)
+    symlinks: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def assignment(self, a: Assignment) -> None:
+        """Apply one line; a value systemd ignores becomes a warning (strict: an error)."""
+        try:
+            self._apply(a)
+        except sv.IgnoredValueError as exc:
+            if self.strict:
+                raise a.error(str(exc)) from None
+            self.warnings.append(a.warning(str(exc)))
+        except sv.RefusedUnitError as exc:
+            raise a.error(f"{exc}; systemd refuses to load this unit") from None
+
+    def _expand(self, a: Assignment, refuse: bool = False) -> str:
+        try:
+            return self.specifiers.expand(a.value)
+        except ValueError as exc:
+            message = f"Failed to resolve unit specifiers in '{a.value}': {exc}"
+            raise (
+                sv.RefusedUnitError(message)
+                if refuse
+                else sv.IgnoredValueError(f"{message}, ignoring")
+            ) from None
+
+    def _apply(self, a: Assignment) -> None:
+        key, value = a.key, a.value
+        if key in LISTEN_TRANSPORTS or key in OTHER_LISTEN:
+            self._listen(a)
+        elif key in _BOOLEANS:
+            self.options[_BOOLEANS[key]] = sv.boolean(value)
+        elif key in _SIZES:
+            self.options[_SIZES[key]] = sv.iec_size(value) or None  # 0: not applied
+        elif key in _MODES:
+            self.options[_MODES[key]] = sv.mode(value)
+        elif key in _OWNERS:
+            owner = sv.user_group(self._expand(a, refuse=True)) if value else None
+            self.options[_OWNERS[key]] = owner
+        elif key == "Backlog":
+            self.options["backlog"] = min(sv.unsigned(value), _INT_MAX)
+        elif key == "MaxConnections":
+            self.options["max_connections"] = sv.unsigned(value)
+        elif key == "BindIPv6Only":
+            self.options["bind_ipv6_only"] = sv.bind_ipv6_only(value)
+        elif key == "BindToDevice":
+            device = sv.ifname(value)
+            self.options["bind_to_device"] = None if device is sv.RESET else device
+        elif key == "DeferAcceptSec":
+            seconds = sv.seconds(value)
+            self.options["defer_accept_sec"] = min(seconds, _INT_MAX) or None  # 0: not applied
+        elif key == "FileDescriptorName":
+            self.fdname = sv.fdname(self._expand(a)) if value else None
+        elif key == "Service":
+            self._service(a)
+        elif key in NOT_APPLIED:
+            self._not_applied(a)
+
+    def _listen(self, a: Assignment) -> None:
+        if not a.value:  # R69: an empty Listen*= removes every port listed before
+            self.ports.clear()
+            return
+        port, notice = parse_listen(a.key, self._expand(a))
+        if notice:
+            self.warnings.append(a.warning(notice))
+        self.ports.append((port, a))
+
+    def _service(self, a: Assignment) -> None:
+        name = self._expand(a)
+        if not name.endswith(".service"):
+            raise sv.IgnoredValueError(f"Unit must be of type service, ignoring: {a.value}")
+        self.service = name
+
+    def _not_applied(self, a: Assignment) -> None:
+        if a.key == "Symlinks":
+            self.symlinks = [] if not a.value else [*self.symlinks, *a.value.split()]
+        if not a.value:
+            return
+        verb = "run" if a.key.startswith("Exec") else "applied"
+        self.notes.append(a.warning(f"not {verb} by socket-activation (systemd would)"))
+
+    def finish(self) -> SocketUnit:
+        """``socket_verify``, then the result."""
+        unit, o = self.unit, self.options
+        result = SocketUnit(unit.name, unit.path, warnings=list(unit.warnings) + self.warnings)
+        result.notes = self.notes
+        result.accept, result.max_connections = bool(o["accept"]), o["max_connections"]
+        result.service = self.service
+        self._verify()
+        fdname = self.fdname if self.fdname is not None else unit.name
+        for port, a in self.ports:
+            if isinstance(port, OtherPort):
+                result.ports.append((port.key, port.value))
+                result.unsupported.append(a.where)
                 message = (
                     "not supported by socket-activation; under systemd the process also gets "
                     "this fd, so fd numbers and order differ"
                 )
-                if strict:
+                if self.strict:
                     raise a.error(message)
-                result.warnings.append(a.warning(message))
-                result.unsupported.append(a.where)
+                result.notes.append(a.warning(message))
                 continue
-            address = _listen_address(a, _expand(a, specifiers), strict, result.warnings)
-            if address is not None:
-                addresses.append((address, a))
-        elif a.key == "FileDescriptorName":
-            text = _expand(a, specifiers)
-            if not text:
-                fdname = default_name
-            elif _valid_fdname(text):
-                fdname = text
-            else:
-                result.warnings.append(
-                    a.warning(f"invalid file descriptor name {text!r}, keeping {fdname!r}")
-                )
-        else:
-            _option(a, options, specifiers)
-    _check_accept(unit, options, addresses)
-    for address, a in addresses:
-        result.listen.append({"address": address, "name": fdname, **options})
-        result.origins.append(a.where)
-    return result
+            result.ports.append((port.transport.directive, port.body))
+            result.listen.append({"address": port, "name": fdname, **o})
+            result.origins.append(a.where)
+        return result
 
-
-def _expand(a: Assignment, specifiers: Any) -> str:
-    try:
-        text: str = specifiers.expand(a.value)
-    except ValueError as exc:
-        raise a.error(str(exc)) from None
-    return text
-
-
-def _listen_address(
-    a: Assignment, text: str, strict: bool, warnings: list[str]
-) -> ListenAddress | None:
-    """The address of a Listen*= line, or None (with a warning) where systemd ignores it."""
-    try:
-        address = ListenAddress.parse(text, LISTEN_TRANSPORTS[a.key], allow_port_zero=False)
-        if text.startswith(("datagram:", "seqpacket:", "stream:")):
-            raise AddressError(f"not a systemd address: {text!r}")
-        if address.is_inet and address.host is not None and not _is_ip(address.host):
-            raise AddressError(f"systemd accepts only literal IP addresses, got {text!r}")
-        if a.key == "ListenSequentialPacket" and not address.is_unix:
-            raise AddressError(f"ListenSequentialPacket= needs a Unix socket, got {text!r}")
-    except AddressError as exc:
-        if strict:
-            raise a.error(str(exc)) from None
-        warnings.append(a.warning(f"{exc}; ignoring, as systemd does"))
-        return None
-    return address
-
-
-def _is_ip(host: str) -> bool:
-    import ipaddress
-
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
-def _valid_fdname(name: str) -> bool:
-    # fdname_is_valid (R19, R78): printable ASCII without ':', at most 255 bytes
-    return len(name) <= 255 and all(0x20 <= ord(c) < 0x7F and c != ":" for c in name)
-
-
-def _option(a: Assignment, options: dict[str, Any], specifiers: Any) -> None:
-    """Apply one non-Listen directive to *options*; an invalid value raises UnitFileError."""
-    key, value = a.key, a.value
-    try:
-        if key in _BOOLEANS:
-            name = _BOOLEANS[key]
-            # an empty assignment restores the default: the kernel's for these two, else off
-            unset = None if name in ("keep_alive", "no_delay") else False
-            options[name] = parse_boolean(value) if value else unset
-        elif key in _SIZES:
-            options[_SIZES[key]] = parse_size(value) if value else None
-        elif key in _MODES:
-            options[_MODES[key]] = parse_mode(value) if value else _DEFAULTS[_MODES[key]]
-        elif key in _STRINGS:
-            options[_STRINGS[key]] = _expand(a, specifiers) or None
-        elif key == "Backlog":
-            options["backlog"] = _backlog(value) if value else None
-        elif key == "BindIPv6Only":
-            if value and value not in ("default", "both", "ipv6-only"):
-                raise ValueError(f"expected default, both or ipv6-only, got {value!r}")
-            options["bind_ipv6_only"] = value or "default"
-        elif key == "BindToDevice":
-            if value and (len(value) >= _IFNAMSIZ or any(c in value for c in "/: \t")):
-                raise ValueError(f"invalid network interface name {value!r}")
-            options["bind_to_device"] = value or None
-        elif key == "DeferAcceptSec":
-            seconds = parse_timespan(value) if value else 0.0
-            options["defer_accept_sec"] = seconds or None
-    except ValueError as exc:
-        raise a.error(str(exc)) from None
-
-
-def _backlog(value: str) -> int:
-    from ..systemd.numbers import ParseIntError, safe_atou
-
-    try:
-        backlog = safe_atou(value)
-    except ParseIntError:
-        raise ValueError(f"expected an unsigned integer, got {value!r}") from None
-    if backlog == 0:
-        raise ValueError("Backlog=0 is not supported (the library needs at least 1)")
-    return min(backlog, _INT_MAX)
-
-
-def _check_accept(
-    unit: UnitFile, options: dict[str, Any], addresses: list[tuple[ListenAddress, Assignment]]
-) -> None:
-    """R72: Accept=yes with a datagram socket makes systemd refuse the unit."""
-    if not options.get("accept"):
-        return
-    for address, a in addresses:
-        if address.transport is Transport.DATAGRAM:
-            raise a.error(
-                "Accept=yes with a datagram socket: systemd refuses this unit "
-                "(these sockets are non-accepting)"
+    def _verify(self) -> None:
+        where = self.unit.path
+        o = self.options
+        if not self.ports:
+            raise UnitFileError(
+                "Unit has no Listen setting (ListenStream=, ListenDatagram=, ListenFIFO=, ...); "
+                "systemd refuses to load it",
+                path=where,
             )
+        if self.symlinks:
+            nodes = [p for p, _ in self.ports if _is_file_node(p)]
+            if len(nodes) != 1:
+                raise UnitFileError(
+                    "Symlinks= is set, but the unit has none or more than one node in the file "
+                    "system: systemd refuses this unit",
+                    path=where,
+                )
+        if not o["accept"]:
+            return
+        for port, a in self.ports:
+            if isinstance(port, OtherPort) or port.transport is Transport.DATAGRAM:
+                raise a.error(
+                    "Accept=yes, but this port is non-accepting (datagram, FIFO, netlink, …): "
+                    "systemd refuses this unit"
+                )
+        if o["max_connections"] <= 0:
+            raise UnitFileError(
+                "Accept=yes with MaxConnections=0: systemd refuses this unit", path=where
+            )
+        if self.service is not None:
+            raise UnitFileError(
+                "Accept=yes with Service=: systemd refuses this unit (an accepting socket "
+                "starts instances of its own template service)",
+                path=where,
+            )
+
+
+def _is_file_node(port: ListenAddress | OtherPort) -> bool:
+    """``socket_find_symlink_target``: a FIFO, or a socket with a path in the file system."""
+    if isinstance(port, OtherPort):
+        return port.key == "ListenFIFO"
+    return port.kind is AddressKind.UNIX
