@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .._errors import ConfigError
 from ..unitfile.render import render_plist, render_units
 from ._options import add_config_options, config_from_args
 
@@ -49,20 +50,35 @@ def _default_command() -> list[str]:
     return [found, "demo"] if found else [sys.executable, "-m", "socket_activation", "demo"]
 
 
+def _write(directory: Path, files: dict[str, str]) -> int:
+    """Write *files* into *directory*; a directory or file that cannot be written is a message
+    naming it and exit status 73 (EX_CANTCREAT), never a traceback."""
+    target = directory
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for file_name, text in files.items():
+            target = directory / file_name
+            target.write_text(text)
+            print(target)
+    except OSError as exc:
+        print(f"socket-activation units: cannot write {target}: {exc.strerror or exc}",
+              file=sys.stderr)  # fmt: skip
+        return 73
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    command = shlex.split(args.exec_start) if args.exec_start else _default_command()
+    try:
+        command = shlex.split(args.exec_start) if args.exec_start else _default_command()
+    except ValueError as exc:
+        raise ConfigError(f"cannot split {args.exec_start!r}: {exc}", source="--exec") from None
     if args.plist_out:
         files = {f"{args.name}.plist": render_plist(config, args.name, command).decode()}
     else:
         files = render_units(config, args.name, shlex.join(command))
     if args.output_dir:
-        directory = Path(args.output_dir)
-        directory.mkdir(parents=True, exist_ok=True)
-        for file_name, text in files.items():
-            (directory / file_name).write_text(text)
-            print(directory / file_name)
-        return 0
+        return _write(Path(args.output_dir), files)
     if len(files) == 1:
         print(next(iter(files.values())), end="")
         return 0
