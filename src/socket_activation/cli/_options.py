@@ -122,6 +122,7 @@ def config_from_args(
         toml=toml,
         unit=units[0] if units else None,
         unit_names=units[1] if units else None,
+        unit_manager=getattr(args, "manager", None),
         plist=plist,
         on_warning=on_warning,
     )

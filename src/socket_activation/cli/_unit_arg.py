@@ -4,6 +4,8 @@
 - ``--unit DIR/foo@bar.socket`` where only the template ``DIR/foo@.socket`` exists: the template
   file, loaded as the instance ``foo@bar.socket`` (%i is ``bar``), as systemd loads it.
 - ``--unit DIR/foo@.socket --instance bar``: the same.
+- ``--unit NAME.socket`` (no ``/``, no such file here): looked up on the search path of
+  ``--manager`` (system by default) with its drop-ins from every directory, as systemd does.
 
 A bare template without an instance is refused by the unit source (systemd never runs one).
 """
@@ -26,6 +28,13 @@ def add_instance_option(group: argparse._ArgumentGroup) -> None:
         "--instance",
         metavar="NAME",
         help="load a template --unit foo@.socket as its instance foo@NAME.socket",
+    )
+    group.add_argument(
+        "--manager",
+        choices=("system", "user"),
+        help="the manager a bare --unit NAME.socket is looked up for (its search path and "
+        "drop-ins from every directory) and whose specifiers apply (default: system, or "
+        "the user manager for a file under .../systemd/user/)",
     )
 
 

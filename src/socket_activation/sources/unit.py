@@ -30,12 +30,14 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .._errors import UnitFileError
 from ..net.address import AddressKind, ListenAddress, Transport
 from ..unitfile import socket_values as sv
 from ..unitfile.parser import Assignment, UnitFile, read_unit
+from ..unitfile.search import find_unit, unit_search_path
 from ..unitfile.specifiers import SpecifierContext, split_unit_name
 from ._data import SourceData
 from .unit_listen import LISTEN_TRANSPORTS, OTHER_LISTEN, OtherPort, parse_listen
@@ -132,6 +134,7 @@ def read_socket_unit(
     strict: bool = False,
     environ: Mapping[str, str] | None = None,
     manager: str | None = None,
+    dropins: list[Path] | None = None,
 ) -> SocketUnit:
     """Read and interpret the ``.socket`` unit at *path* (and its drop-ins).
 
@@ -139,7 +142,7 @@ def read_socket_unit(
     (``foo@bar.socket`` for ``foo@.socket``); *manager* (``system``/``user``) the manager that
     loads it, by default chosen from the path (``…/systemd/user/`` is the user manager's).
     """
-    unit = read_unit(path, name=name, manager=manager)
+    unit = read_unit(path, name=name, manager=manager, dropins=dropins)
     return socket_unit(unit, strict=strict, environ=environ)
 
 
@@ -149,8 +152,13 @@ def read_units(
     strict: bool = False,
     environ: Mapping[str, str] | None = None,
     names: Sequence[str | None] | None = None,
+    manager: str | None = None,
 ) -> SourceData:
     """The ``listen`` list of several units, their sockets concatenated in the given order.
+
+    A bare unit name (``web.socket``, no ``/``, not a file here) is looked up on the search path
+    of *manager* (default ``system``) with its drop-ins from every directory
+    (:mod:`socket_activation.unitfile.search`).
 
     Raises UnitFileError when the units name no socket this library can bind (only FIFOs,
     netlink, …): binding the library's default address instead would not be what they say.
@@ -158,9 +166,16 @@ def read_units(
     data = SourceData()
     listen: list[dict[str, Any]] = []
     unsupported: list[str] = []
-    for index, path in enumerate(paths):
+    for index, given in enumerate(paths):
         name = names[index] if names is not None else None
-        unit = read_socket_unit(path, name=name, strict=strict, environ=environ)
+        path: str | os.PathLike[str] = given
+        dropins: list[Path] | None = None
+        if "/" not in str(given) and not os.path.exists(given):
+            path, dropins = find_unit(str(given), unit_search_path(manager or "system", environ))
+            name = name or str(given)
+        unit = read_socket_unit(
+            path, name=name, strict=strict, environ=environ, manager=manager, dropins=dropins
+        )
         for spec, origin in zip(unit.listen, unit.origins, strict=True):
             data.origins[f"listen.{len(listen)}"] = origin
             listen.append(spec)
