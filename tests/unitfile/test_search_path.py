@@ -21,7 +21,7 @@ from tests.conftest import require_tool
 from tests.support.unitcompare import systemd_address
 
 # (directory under the root, file, text); directories: config, runtime, data (priority order)
-TREES = {
+TREES: dict[str, tuple[str, list[tuple[str, str, str | None]]]] = {
     "own-prefix-type-and-hidden": (
         "web-api.socket",
         [
@@ -89,7 +89,9 @@ def _systemd(root: Path, name: str) -> tuple[list[str], list[tuple[str, str]], d
         timeout=60,
         check=False,
     )
-    dropins, listen, settings = [], [], {}
+    dropins: list[str] = []
+    listen: list[tuple[str, str]] = []
+    settings: dict[str, str] = {}
     for line in done.stdout.splitlines():
         key, _, value = line.strip("\t").partition(": ")
         if key == "DropIn Path":
