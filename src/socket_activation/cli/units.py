@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .._errors import ConfigError
+from .._errors import ConfigError, SocketActivationError
 from ..unitfile.render import render_plist, render_units
 from ._options import add_config_options, config_from_args
 
@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "-o", "--output-dir", metavar="DIR", help="write the files into DIR instead of printing"
     )
     add_config_options(parser)
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run_reporting)
 
 
 def _default_command() -> list[str]:
@@ -50,35 +50,40 @@ def _default_command() -> list[str]:
     return [found, "demo"] if found else [sys.executable, "-m", "socket_activation", "demo"]
 
 
-def _write(directory: Path, files: dict[str, str]) -> int:
-    """Write *files* into *directory*; a directory or file that cannot be written is a message
-    naming it and exit status 73 (EX_CANTCREAT), never a traceback."""
-    target = directory
+def run_reporting(args: argparse.Namespace) -> int:
+    """:func:`run`, with what it cannot do as messages and exit statuses, never a traceback: a
+    ``--exec`` that does not split is a usage error (65), a directory or file that cannot be
+    written names it (73, EX_CANTCREAT)."""
+    if args.exec_start:
+        try:
+            shlex.split(args.exec_start)
+        except ValueError as exc:
+            raise ConfigError(f"cannot split {args.exec_start!r}: {exc}", source="--exec") from None
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        for file_name, text in files.items():
-            target = directory / file_name
-            target.write_text(text)
-            print(target)
+        return run(args)
+    except SocketActivationError:
+        raise
     except OSError as exc:
-        print(f"socket-activation units: cannot write {target}: {exc.strerror or exc}",
+        where = exc.filename or args.output_dir
+        print(f"socket-activation units: cannot write {where}: {exc.strerror or exc}",
               file=sys.stderr)  # fmt: skip
         return 73
-    return 0
 
 
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    try:
-        command = shlex.split(args.exec_start) if args.exec_start else _default_command()
-    except ValueError as exc:
-        raise ConfigError(f"cannot split {args.exec_start!r}: {exc}", source="--exec") from None
+    command = shlex.split(args.exec_start) if args.exec_start else _default_command()
     if args.plist_out:
         files = {f"{args.name}.plist": render_plist(config, args.name, command).decode()}
     else:
         files = render_units(config, args.name, shlex.join(command))
     if args.output_dir:
-        return _write(Path(args.output_dir), files)
+        directory = Path(args.output_dir)
+        directory.mkdir(parents=True, exist_ok=True)
+        for file_name, text in files.items():
+            (directory / file_name).write_text(text)
+            print(directory / file_name)
+        return 0
     if len(files) == 1:
         print(next(iter(files.values())), end="")
         return 0
