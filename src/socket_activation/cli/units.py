@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .._errors import ConfigError, SocketActivationError
 from ..unitfile.render import render_plist, render_units
 from ._options import add_config_options, config_from_args
 
@@ -54,6 +53,8 @@ def run_reporting(args: argparse.Namespace) -> int:
     """:func:`run`, with what it cannot do as messages and exit statuses, never a traceback: a
     ``--exec`` that does not split is a usage error (65), a directory or file that cannot be
     written names it (73, EX_CANTCREAT)."""
+    from .._errors import ConfigError, SocketActivationError
+
     if args.exec_start:
         try:
             shlex.split(args.exec_start)
