@@ -15,7 +15,7 @@ import shutil
 import sys
 from collections.abc import Callable, Mapping, Sequence
 
-from .._resolution import Resolution
+from .._resolution import Resolution, ResolvedSocket
 from ..restart.accept import serve_connections
 from ..restart.spawn import SD_LISTEN_FDS_START, exec_with_sockets
 
@@ -35,11 +35,15 @@ def accept_settings(resolution: Resolution) -> int | None:
 
 
 def exec_program(
-    command: Sequence[str], resolution: Resolution, env: Mapping[str, str], verb: str = "exec"
+    command: Sequence[str],
+    sockets: Sequence[ResolvedSocket],
+    resolution: Resolution,
+    env: Mapping[str, str],
 ) -> int:
-    """Run *command* with the resolved sockets; returns the exit status when it cannot run
-    (exec does not return otherwise) or when the per-connection server stops."""
-    sockets = list(resolution.sockets)
+    """Run *command* with *sockets* (of *resolution*, which is closed if it cannot run);
+    returns the exit status when it cannot run (exec does not return otherwise) or when the
+    per-connection server stops."""
+    verb = "exec"
     max_connections = accept_settings(resolution)
     if max_connections is not None:
         listeners = [s.socket for s in sockets]

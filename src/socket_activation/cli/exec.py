@@ -48,8 +48,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 def run(args: argparse.Namespace) -> int:
     command = command_from_args(args, "exec")
     resolution = resolve_from_args(args, nonblocking=False)
+    sockets = list(resolution.sockets)
     drop_privileges(args.user, args.group)
-    return exec_program(command, resolution, dict(os.environ))
+    return exec_program(command, sockets, resolution, dict(os.environ))
 
 
 def drop_privileges(user: str | None, group: str | None) -> None:
