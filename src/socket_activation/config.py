@@ -82,6 +82,18 @@ class ListenSpec(BaseModel):
     socket_group: str | None = None
     accept: bool = False  # Accept=yes: one service instance per connection
     max_connections: int = Field(64, ge=0)  # MaxConnections=: Accept=yes connections at once
+    broadcast: bool = False
+    pass_security: bool = False
+    pass_packet_info: bool = False
+    priority: int | None = Field(None, ge=0)
+    mark: int | None = Field(None, ge=0)
+    ip_tos: int | None = Field(None, ge=0, le=255)
+    ip_ttl: int | None = Field(None, ge=0)
+    keep_alive_time_sec: float | None = Field(None, ge=0)
+    keep_alive_interval_sec: float | None = Field(None, ge=0)
+    keep_alive_probes: int | None = Field(None, ge=0)
+    timestamping: Literal["off", "us", "ns"] = "off"
+    tcp_congestion: str | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -127,6 +139,18 @@ class ListenSpec(BaseModel):
             pass_credentials=self.pass_credentials,
             socket_user=self.socket_user,
             socket_group=self.socket_group,
+            broadcast=self.broadcast,
+            pass_security=self.pass_security,
+            pass_packet_info=self.pass_packet_info,
+            priority=self.priority,
+            mark=self.mark,
+            ip_tos=self.ip_tos,
+            ip_ttl=self.ip_ttl,
+            keep_alive_time=self.keep_alive_time_sec,
+            keep_alive_interval=self.keep_alive_interval_sec,
+            keep_alive_probes=self.keep_alive_probes,
+            timestamping=self.timestamping,
+            tcp_congestion=self.tcp_congestion,
         )
 
 

@@ -65,14 +65,15 @@ def test_inspect_shows_a_refused_option_and_the_units_notes(d: Path) -> None:
     the note says so, as does the note on a FIFO port and on a directive not applied."""
     unit = d / "n.socket"
     unit.write_text(
-        f"[Socket]\nListenStream={d}/n.sock\nListenFIFO={d}/n.fifo\nNoDelay=yes\nPriority=6\n"
+        f"[Socket]\nListenStream={d}/n.sock\nListenFIFO={d}/n.fifo\nNoDelay=yes\n"
+        "ExecStartPre=/bin/true\n"
     )
     done = run("inspect", "--unit", str(unit))
     assert done.returncode == 0, done.stderr
     assert f"{d}/n.sock" in done.stdout
     notes = [line for line in done.stdout.splitlines() if line.startswith("note: ")]
     assert f"note: {unit}:3: ListenFIFO=: not supported by socket-activation" in "\n".join(notes)
-    assert f"note: {unit}:5: Priority=: not applied by socket-activation (systemd would)" in notes
+    assert f"note: {unit}:5: ExecStartPre=: not run by socket-activation (systemd would)" in notes
     assert any(f"{d}/n.sock: TCP_NODELAY failed, ignoring" in n for n in notes), notes
     assert not (d / "n.sock").exists()  # bound for the report, then closed and removed
 

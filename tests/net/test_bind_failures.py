@@ -57,6 +57,16 @@ def _free_port() -> int:
             "127.0.0.1:0", {"receive_buffer": 2**31}, "SO_RCVBUF", id="ReceiveBuffer-too-large"
         ),
         pytest.param("127.0.0.1:0", {"send_buffer": 2**32}, "SO_SNDBUF", id="SendBuffer-too-large"),
+        pytest.param(
+            "{dir}/pi.sock", {"pass_packet_info": True}, "packet info", id="PassPacketInfo-unix"
+        ),
+        pytest.param("{dir}/ttl.sock", {"ip_ttl": 9}, "IP_TTL", id="IPTTL-on-unix"),
+        pytest.param(
+            "127.0.0.1:0", {"tcp_congestion": "no-such-cc"}, "TCP_CONGESTION", id="congestion"
+        ),
+        pytest.param(
+            "{dir}/ka.sock", {"keep_alive_probes": 3}, "TCP_KEEPCNT", id="KeepAliveProbes-unix"
+        ),
     ],
 )
 def test_an_option_the_kernel_refuses_is_a_warning_and_the_socket_is_kept(
@@ -71,6 +81,54 @@ def test_an_option_the_kernel_refuses_is_a_warning_and_the_socket_is_kept(
         assert len(warnings) == 1
         assert what in warnings[0]
         assert "failed, ignoring" in warnings[0]
+
+
+@pytest.mark.parametrize(
+    ("address", "options", "readback"),
+    [
+        pytest.param("127.0.0.1:0", {"priority": 6}, (socket.SOL_SOCKET, 12, 6), id="Priority"),
+        pytest.param("127.0.0.1:0", {"mark": 7}, (socket.SOL_SOCKET, 36, 7), id="Mark"),
+        pytest.param("127.0.0.1:0", {"ip_tos": 0x10}, (socket.IPPROTO_IP, 1, 0x10), id="IPTOS"),
+        pytest.param("127.0.0.1:0", {"ip_ttl": 9}, (socket.IPPROTO_IP, 2, 9), id="IPTTL-v4"),
+        pytest.param("[::1]:0", {"ip_ttl": 9}, (socket.IPPROTO_IPV6, 16, 9), id="IPTTL-v6-hops"),
+        pytest.param("127.0.0.1:0", {"keep_alive_time": 75.0}, (6, 4, 75), id="KeepAliveTimeSec"),
+        pytest.param("127.0.0.1:0", {"keep_alive_interval": 9.0}, (6, 5, 9), id="KeepAliveIntvl"),
+        pytest.param("127.0.0.1:0", {"keep_alive_probes": 4}, (6, 6, 4), id="KeepAliveProbes"),
+        pytest.param(
+            "datagram:127.0.0.1:0", {"broadcast": True}, (socket.SOL_SOCKET, 6, 1), id="Broadcast"
+        ),
+        pytest.param(
+            "{dir}/ps.sock", {"pass_security": True}, (socket.SOL_SOCKET, 34, 1), id="Sec"
+        ),
+        pytest.param(
+            "datagram:127.0.0.1:0", {"pass_packet_info": True}, (0, 8, 1), id="PassPacketInfo"
+        ),
+        pytest.param("127.0.0.1:0", {"timestamping": "ns"}, (socket.SOL_SOCKET, 35, 1), id="ns"),
+        pytest.param("127.0.0.1:0", {"timestamping": "us"}, (socket.SOL_SOCKET, 29, 1), id="us"),
+    ],
+)
+def test_each_option_systemd_sets_after_listen_is_set(
+    short_dir: Path,
+    address: str,
+    options: dict[str, object],
+    readback: tuple[int, int, int],
+) -> None:
+    """The options of socket_apply_socket_options, read back from the kernel."""
+    level, option, expected = readback
+    warnings: list[str] = []
+    parsed = ListenAddress.parse(address.format(dir=short_dir))
+    with bind_address(parsed, BindOptions(**options), warn=warnings.append) as sock:  # type: ignore[arg-type]
+        assert warnings == []
+        assert sock.getsockopt(level, option) == expected
+
+
+def test_tcp_congestion_is_set_by_name() -> None:
+    """TCPCongestion=reno (always built in) reads back as reno."""
+    warnings: list[str] = []
+    options = BindOptions(tcp_congestion="reno")
+    with bind_address(ListenAddress.parse("127.0.0.1:0"), options, warn=warnings.append) as sock:
+        assert warnings == []
+        assert sock.getsockopt(socket.IPPROTO_TCP, 13, 16).rstrip(b"\0") == b"reno"
 
 
 def test_pass_credentials_refused_on_ipv6_tcp_warns_and_the_unit_still_binds(

@@ -28,6 +28,14 @@ _BOOLS = {
     "FreeBind": "free_bind",
     "Transparent": "transparent",
     "PassCredentials": "pass_credentials",
+    "Broadcast": "broadcast",
+    "PassSecurity": "pass_security",
+    "PassPacketInfo": "pass_packet_info",
+}
+_SPANS = {
+    "DeferAcceptSec": "defer_accept_sec",
+    "KeepAliveTimeSec": "keep_alive_time_sec",
+    "KeepAliveIntervalSec": "keep_alive_interval_sec",
 }
 
 
@@ -98,6 +106,13 @@ def _expected_options(spec: ListenSpec, unit: SocketUnit) -> dict[str, str | Non
         "ReceiveBuffer": _opt_str(spec.receive_buffer),
         "SendBuffer": _opt_str(spec.send_buffer),
         "MaxConnections": str(unit.max_connections) if unit.accept else None,
+        "Priority": _opt_str(spec.priority),
+        "Mark": _opt_str(spec.mark),
+        "IPTOS": _opt_str(spec.ip_tos),
+        "IPTTL": _opt_str(spec.ip_ttl),
+        "KeepAliveProbes": _opt_str(spec.keep_alive_probes),
+        "Timestamping": spec.timestamping if spec.timestamping != "off" else None,
+        "TCPCongestion": spec.tcp_congestion or "n/a",
     }
     for key, field in _BOOLS.items():
         view[key] = yes_no[bool(getattr(spec, field))]
@@ -129,12 +144,15 @@ def disagreements(ours: SocketUnit | UnitFileError, theirs: Verified) -> list[st
         backlog = min(int(s["Backlog"]), _INT_MAX)
         if spec.backlog != backlog:
             problems.append(f"Backlog: ours={spec.backlog} systemd={s['Backlog']}")
-        defer = spec.defer_accept_sec
-        shown = s.get("DeferAcceptSec")
-        if (defer is None) != (shown is None) or (
-            shown is not None and defer is not None and abs(parse_timespan(shown) - defer) >= 1
-        ):
-            problems.append(f"DeferAcceptSec: ours={defer!r} systemd={shown!r}")
+        for key, field in _SPANS.items():  # the dump rounds to seconds; applied in seconds
+            ours_span = getattr(spec, field)
+            shown = s.get(key)
+            if (ours_span is None) != (shown is None) or (
+                shown is not None
+                and ours_span is not None
+                and abs(parse_timespan(shown) - ours_span) >= 1
+            ):
+                problems.append(f"{key}: ours={ours_span!r} systemd={shown!r}")
         break  # every spec of a unit carries the same options
     if ours.accept != ("Accepted" in s):
         problems.append(f"Accept: ours={ours.accept} systemd={'Accepted' in s}")

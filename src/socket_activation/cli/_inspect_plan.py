@@ -16,7 +16,15 @@ from ._options import config_from_args
 
 __all__ = ["accept_note", "plan", "plan_table"]
 
-_FLAGS = ("reuse_port", "free_bind", "transparent", "pass_credentials")
+_FLAGS = (
+    "reuse_port",
+    "free_bind",
+    "transparent",
+    "pass_credentials",
+    "broadcast",
+    "pass_security",
+    "pass_packet_info",
+)
 
 
 def accept_note(specs: tuple[ListenSpec, ...]) -> str | None:
@@ -62,6 +70,15 @@ def _row(spec: ListenSpec, config: ServerConfig) -> dict[str, Any]:
         "receive_buffer": o.receive_buffer,
         "send_buffer": o.send_buffer,
         "defer_accept_sec": o.defer_accept,
+        "keep_alive_time_sec": o.keep_alive_time,
+        "keep_alive_interval_sec": o.keep_alive_interval,
+        "keep_alive_probes": o.keep_alive_probes,
+        "priority": o.priority,
+        "mark": o.mark,
+        "ip_tos": o.ip_tos,
+        "ip_ttl": o.ip_ttl,
+        "timestamping": o.timestamping if o.timestamping != "off" else None,
+        "tcp_congestion": o.tcp_congestion,
     }
     options.update({k: v for k, v in extra.items() if v is not None})
     if spec.accept:

@@ -50,6 +50,19 @@ class BindOptions:
     socket_user: str | None = None
     socket_group: str | None = None
     nonblocking: bool = True
+    # set after listen() like the options above, each refusal a warning (systemd.socket(5))
+    broadcast: bool = False
+    pass_security: bool = False
+    pass_packet_info: bool = False
+    priority: int | None = None
+    mark: int | None = None
+    ip_tos: int | None = None
+    ip_ttl: int | None = None
+    keep_alive_time: float | None = None  # seconds, TCP_KEEPIDLE
+    keep_alive_interval: float | None = None  # seconds, TCP_KEEPINTVL
+    keep_alive_probes: int | None = None  # TCP_KEEPCNT
+    timestamping: str = "off"  # "us": SO_TIMESTAMP, "ns": SO_TIMESTAMPNS
+    tcp_congestion: str | None = None
 
 
 def has_so_reuseport() -> bool:
@@ -70,6 +83,8 @@ Warn = Callable[[str], None]
 _IP_FREEBIND, _IPV6_FREEBIND = 15, 78
 _IP_TRANSPARENT, _IPV6_TRANSPARENT = 19, 75
 _SO_SNDBUFFORCE, _SO_RCVBUFFORCE = 32, 33
+_SO_PASSSEC, _SO_TIMESTAMP, _SO_TIMESTAMPNS = 34, 29, 35
+_IP_PKTINFO, _TCP_CONGESTION = 8, 13
 
 
 def configure_inet(
@@ -107,17 +122,73 @@ def apply_socket_options(
     setopt = _Setter(sock, address, warn)
     if opts.keep_alive is not None:
         setopt("SO_KEEPALIVE", socket.SOL_SOCKET, socket.SO_KEEPALIVE, int(opts.keep_alive))
+    for what, option, amount in (
+        ("TCP_KEEPIDLE", socket.TCP_KEEPIDLE, opts.keep_alive_time),
+        ("TCP_KEEPINTVL", socket.TCP_KEEPINTVL, opts.keep_alive_interval),
+        ("TCP_KEEPCNT", socket.TCP_KEEPCNT, opts.keep_alive_probes),
+    ):
+        if amount:
+            setopt(what, socket.IPPROTO_TCP, option, int(amount))
     if opts.defer_accept is not None and hasattr(socket, "TCP_DEFER_ACCEPT"):
         seconds = int(opts.defer_accept)
         setopt("TCP_DEFER_ACCEPT", socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, seconds)
     if opts.no_delay is not None:
         setopt("TCP_NODELAY", socket.IPPROTO_TCP, socket.TCP_NODELAY, int(opts.no_delay))
+    if opts.broadcast:
+        setopt("SO_BROADCAST", socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
     if opts.pass_credentials and hasattr(socket, "SO_PASSCRED"):
         setopt("SO_PASSCRED", socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+    if opts.pass_security:
+        setopt("SO_PASSSEC", socket.SOL_SOCKET, _SO_PASSSEC, 1)
+    if opts.pass_packet_info:
+        _packet_info(setopt, sock.family)
+    if opts.timestamping != "off":
+        option = _SO_TIMESTAMPNS if opts.timestamping == "ns" else _SO_TIMESTAMP
+        setopt("Timestamping", socket.SOL_SOCKET, option, 1)
+    if opts.priority is not None:
+        setopt("SO_PRIORITY", socket.SOL_SOCKET, socket.SO_PRIORITY, opts.priority)
     if opts.receive_buffer:
         _buffer(setopt, "SO_RCVBUF", socket.SO_RCVBUF, _SO_RCVBUFFORCE, opts.receive_buffer)
     if opts.send_buffer:
         _buffer(setopt, "SO_SNDBUF", socket.SO_SNDBUF, _SO_SNDBUFFORCE, opts.send_buffer)
+    if opts.mark is not None:
+        setopt("SO_MARK", socket.SOL_SOCKET, socket.SO_MARK, opts.mark)
+    if opts.ip_tos is not None:
+        setopt("IP_TOS", socket.IPPROTO_IP, socket.IP_TOS, opts.ip_tos)
+    if opts.ip_ttl is not None:
+        _ttl(setopt, sock.family, opts.ip_ttl)
+    if opts.tcp_congestion:
+        name = opts.tcp_congestion.encode() + b"\0"
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, _TCP_CONGESTION, name)
+        except OSError as exc:
+            warn(f"{address}: TCP_CONGESTION failed, ignoring: {exc.strerror or exc}")
+
+
+def _packet_info(setopt: _Setter, family: int) -> None:
+    """``socket_set_recvpktinfo``: IP_PKTINFO or IPV6_RECVPKTINFO; other families refuse."""
+    if family == socket.AF_INET:
+        setopt("packet info (IP_PKTINFO)", socket.IPPROTO_IP, _IP_PKTINFO, 1)
+    elif family == socket.AF_INET6:
+        setopt("packet info (IPV6_RECVPKTINFO)", socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
+    else:
+        setopt.warn(
+            f"{setopt.address}: packet info (IP_PKTINFO/IPV6_RECVPKTINFO) failed, ignoring: "
+            "Address family not supported by protocol"
+        )
+
+
+def _ttl(setopt: _Setter, family: int, ttl: int) -> None:
+    """``socket_set_ttl``: IP_TTL or IPV6_UNICAST_HOPS; other families refuse."""
+    what = "IP_TTL/IPV6_UNICAST_HOPS"
+    if family == socket.AF_INET:
+        setopt(what, socket.IPPROTO_IP, socket.IP_TTL, ttl)
+    elif family == socket.AF_INET6:
+        setopt(what, socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, ttl)
+    else:
+        setopt.warn(
+            f"{setopt.address}: {what} failed, ignoring: Address family not supported by protocol"
+        )
 
 
 class _Setter:

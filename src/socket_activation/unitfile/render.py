@@ -136,6 +136,9 @@ def _socket_text(group: SocketGroup, service: str) -> str:
         ("FreeBind", o.free_bind),
         ("Transparent", o.transparent),
         ("PassCredentials", o.pass_credentials),
+        ("Broadcast", o.broadcast),
+        ("PassSecurity", o.pass_security),
+        ("PassPacketInfo", o.pass_packet_info),
         ("Accept", group.accept),
     )
     lines += [f"{key}=yes" for key, on in flags if on]
@@ -151,6 +154,15 @@ def _socket_text(group: SocketGroup, service: str) -> str:
         ("SocketUser", o.socket_user and _escape(o.socket_user)),
         ("SocketGroup", o.socket_group and _escape(o.socket_group)),
         ("DeferAcceptSec", o.defer_accept and _seconds(o.defer_accept)),
+        ("KeepAliveTimeSec", o.keep_alive_time and _seconds(o.keep_alive_time)),
+        ("KeepAliveIntervalSec", o.keep_alive_interval and _seconds(o.keep_alive_interval)),
+        ("KeepAliveProbes", o.keep_alive_probes or None),
+        ("Priority", o.priority),
+        ("Mark", o.mark),
+        ("IPTOS", o.ip_tos),
+        ("IPTTL", o.ip_ttl),
+        ("Timestamping", o.timestamping if o.timestamping != "off" else None),
+        ("TCPCongestion", o.tcp_congestion),
     )
     lines += [f"{key}={value}" for key, value in values if value is not None]
     if group.unit != f"{service}.socket" and not group.accept:

@@ -27,8 +27,11 @@ __all__ = [
     "fdname",
     "ifname",
     "iec_size",
+    "integer",
+    "ip_tos",
     "mode",
     "seconds",
+    "timestamping",
     "unsigned",
     "user_group",
 ]
@@ -155,3 +158,51 @@ def _is_uid(text: str) -> bool:
     if not text.isascii() or not text.isdigit() or (text[0] == "0" and text != "0"):
         return False
     return int(text) < 2**32 - 1 and int(text) != 65535
+
+
+def integer(text: str) -> int:
+    """``config_parse_int`` (safe_atoi); empty is ignored with a warning."""
+    from ..systemd.numbers import ParseIntError, safe_atoi
+
+    try:
+        return safe_atoi(text)
+    except ParseIntError:
+        raise IgnoredValueError(f"Failed to parse int value, ignoring: {text}") from None
+
+
+# ip_tos_table of socket-util.c; a number 0..255 is accepted as well
+_IP_TOS = {"low-delay": 0x10, "throughput": 0x08, "reliability": 0x04, "low-cost": 0x02}
+
+
+def ip_tos(text: str) -> int | None:
+    """``config_parse_ip_tos``: empty resets (None); a name or a number up to 255."""
+    if not text:
+        return None
+    if text in _IP_TOS:
+        return _IP_TOS[text]
+    from ..systemd.numbers import ParseIntError, safe_atoi
+
+    try:
+        value = safe_atoi(text)
+    except ParseIntError:
+        value = -1
+    if not 0 <= value <= 0xFF:
+        raise IgnoredValueError(f"Failed to parse IP TOS value, ignoring: {text}")
+    return value
+
+
+def timestamping(text: str) -> str:
+    """``socket_timestamping_from_string_harder``: off, us, ns, their aliases, or a boolean
+    (yes is ns)."""
+    if text in ("off", "us", "ns"):
+        return text
+    if text == "nsec":
+        return "ns"
+    if text in ("usec", "\u00b5s", "\u03bcs"):
+        return "us"
+    try:
+        return "ns" if parse_boolean(text) else "off"
+    except ValueError:
+        raise IgnoredValueError(
+            f"Failed to parse timestamping precision, ignoring: {text}"
+        ) from None
