@@ -31,7 +31,7 @@ from .systemd.activation import InheritedFd, SystemdActivation, systemd_activati
 
 TYPE_CHECKING = False  # typing costs milliseconds at import; type checkers treat this as True
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from .config import ListenSpec, ServerConfig
 
@@ -96,9 +96,9 @@ def resolve(
             if not bind:
                 notes.append(f"{spec.address} was not passed and binding is off")
                 continue
-            served.append(_bind_spec(spec, config, bound_ports, owned))
+            served.append(_bind_spec(spec, config, bound_ports, owned, notes.append))
     except BaseException:
-        close_all(owned)
+        close_all(owned, unlink=True)  # a failed bind leaves no socket file behind
         raise
     return Resolution(
         tuple(served),
@@ -121,13 +121,14 @@ def _bind_spec(
     config: ServerConfig,
     bound_ports: dict[tuple[AddressKind, str | None], int],
     owned: list[socket.socket],
+    warn: Callable[[str], None],
 ) -> ResolvedSocket:
     address = spec.address
     key = (address.kind, address.host)
     if address.is_inet and address.port == 0 and key in bound_ports:
         # the UDP twin of a TCP socket bound to port 0 lands on the same port (HTTP/3)
         address = address.with_port(bound_ports[key])
-    workers = bind_workers(address, spec.bind_options(config), config.workers)
+    workers = bind_workers(address, spec.bind_options(config), config.workers, warn=warn)
     owned.extend({id(s): s for s in workers}.values())
     info = describe_socket(workers[0])
     if address.is_inet and spec.address.port == 0:
