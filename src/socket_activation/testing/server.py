@@ -335,6 +335,13 @@ class ActivatedServer:
         assert sockname.port is not None
         return (_reachable(sockname.host), sockname.port)
 
+    def port(self, name: str | None = None) -> int:
+        """The port of the TCP/UDP socket named *name* (default: the first)."""
+        where = self.address(name)
+        if isinstance(where, str):
+            raise ValueError(f"socket {self._socket(name).name!r} is a Unix socket: no port")
+        return where[1]
+
     def url(self, name: str | None = None, path: str = "/", *, scheme: str = "http") -> str:
         """``http://127.0.0.1:PORT/`` for the TCP socket named *name* (default: the first)."""
         where = self.address(name)
