@@ -51,7 +51,7 @@ class LoadResult:
     bad: int
     max_latency: float  # seconds, over every request (failed ones included)
     restarts: int  # reloads or restarts that completed
-    restart_seconds: tuple[float, ...]  # how long each one took, until READY
+    restart_windows: tuple[tuple[float, float], ...]  # (start, ready) of each, monotonic
     samples: tuple[Request, ...] = field(repr=False, default=())
 
     @property
@@ -59,10 +59,29 @@ class LoadResult:
         """Every request that was not ``ok``."""
         return self.requests - self.ok
 
+    @property
+    def restart_seconds(self) -> tuple[float, ...]:
+        """How long each restart took, from its start until the server was ready again."""
+        return tuple(end - start for start, end in self.restart_windows)
+
+    @property
+    def during_restarts(self) -> tuple[Request, ...]:
+        """The requests in flight at some moment of a restart: the ones the claim is about."""
+        return tuple(
+            r
+            for r in self.samples
+            if any(
+                r.start <= end and r.start + r.latency >= start
+                for start, end in self.restart_windows
+            )
+        )
+
     def summary(self) -> str:
-        """One line for a report: ``412 requests, 0 failed (0 refused, ...), max 0.213 s``."""
+        """One line for a report: ``412 requests (37 during 3 restarts), 0 failed (0 refused,
+        ...), max latency 0.213 s``."""
         return (
-            f"{self.requests} requests during {self.restarts} restarts, {self.failed} failed "
+            f"{self.requests} requests ({len(self.during_restarts)} during {self.restarts} "
+            f"restarts), {self.failed} failed "
             f"({self.refused} refused, {self.reset} reset, {self.timeouts} timed out, "
             f"{self.bad} bad), max latency {self.max_latency:.3f} s"
         )
@@ -108,7 +127,7 @@ def restart_under_load(
         raise ValueError(f"how must be 'auto', 'reload' or 'restart', got {how!r}")
     server.wait_ready(ready_timeout)
     load = _Load(server.address(name), request, check, request_timeout, max_requests)
-    durations: list[float] = []
+    windows: list[tuple[float, float]] = []
     load.start(clients)
     try:
         time.sleep(settle)
@@ -118,7 +137,7 @@ def restart_under_load(
                 server.reload(ready_timeout)
             else:
                 server.restart(ready_timeout)
-            durations.append(time.monotonic() - began)
+            windows.append((began, time.monotonic()))
         time.sleep(settle)
     finally:
         samples = load.stop()
@@ -131,8 +150,8 @@ def restart_under_load(
         timeouts=counts["timeout"],
         bad=counts["bad"],
         max_latency=max((s.latency for s in samples), default=0.0),
-        restarts=len(durations),
-        restart_seconds=tuple(durations),
+        restarts=len(windows),
+        restart_windows=tuple(windows),
         samples=tuple(samples),
     )
 

@@ -39,6 +39,7 @@ __all__ = ["ActivatedServer"]
 # supervise's own STATUS= after a rollout (restart/supervisor.py), told apart from the
 # STATUS= lines of the command that it forwards
 _ROLLOUT = re.compile(r"generation (\d+) \(pid (\d+)\) (serving|failed to start: .*)")
+_NAME_LENGTH = 120
 # the longest a single wait sleeps before looking whether the process exited
 _SLICE = 0.05
 
@@ -73,6 +74,9 @@ class ActivatedServer:
         from ..restart.readiness import ReadinessSocket
 
         self.command = tuple(command)
+        shown = shlex.join(self.command)
+        # how errors name it: the command line, cut short
+        self.name = shown if len(shown) <= _NAME_LENGTH else shown[: _NAME_LENGTH - 3] + "..."
         self.supervised = supervise
         self._resolution = sockets
         self._env = dict(os.environ if env is None else env)
@@ -137,7 +141,7 @@ class ActivatedServer:
     def pid(self) -> int:
         """The pid of the process started last (``supervise`` itself when supervised)."""
         if self._child is None:
-            raise RuntimeError(f"{self.command[0]!r} was not started")
+            raise RuntimeError(f"{self.name} was not started")
         return self._child.pid
 
     @property
@@ -162,7 +166,7 @@ class ActivatedServer:
         from ._process import Child
 
         if self.running:
-            raise RuntimeError(f"{self.command[0]!r} is still running as pid {self.pid}")
+            raise RuntimeError(f"{self.name} is still running as pid {self.pid}")
         sockets = self._resolution.sockets
         env = dict(self._env, NOTIFY_SOCKET=self._readiness.address)
         self._ready = False
@@ -187,6 +191,7 @@ class ActivatedServer:
         :class:`ServerNotReadyError` (a ``TimeoutError``) after *timeout* seconds; both end
         with the tail of its stderr.
         """
+        __tracebackhide__ = True  # pytest shows the error, not the plugin's frames
         if self._ready:
             return self._notes[self._ready_index]
         from ..restart.readiness import belongs_to
@@ -208,6 +213,7 @@ class ActivatedServer:
         self, key: str, value: str | None = None, *, timeout: float = 10.0
     ) -> Notification:
         """The first recorded (or next) message with *key* (equal to *value* if given)."""
+        __tracebackhide__ = True
         what = f"{key}={value}" if value is not None else f"{key}="
         found = self._wait(
             lambda n: key in n.fields and value in (None, n.fields[key]), timeout, what, 0
@@ -218,7 +224,7 @@ class ActivatedServer:
         """SIGTERM, wait up to *timeout* s for it to drain and exit (then SIGKILL), end what
         is left of its process group; returns the exit status (``-N``: killed by signal N)."""
         if self._child is None:
-            raise RuntimeError(f"{self.command[0]!r} was not started")
+            raise RuntimeError(f"{self.name} was not started")
         returncode = self._child.end(timeout)
         self._record(self._readiness.drain())
         return returncode
@@ -228,6 +234,7 @@ class ActivatedServer:
 
         Connections made meanwhile wait in the accept queue of the sockets the test holds.
         """
+        __tracebackhide__ = True
         self.stop()
         self.spawn()
         return self.wait_ready(timeout)
@@ -240,6 +247,7 @@ class ActivatedServer:
         serving) or supervise exited. Without supervise it is systemd's ``Type=notify-reload``
         protocol: the process must send ``RELOADING=1`` and then ``READY=1``.
         """
+        __tracebackhide__ = True
         self.wait_ready(timeout)
         start = len(self.notifications)
         self._child_or_fail().signal(signal.SIGHUP)
@@ -262,6 +270,7 @@ class ActivatedServer:
         return note
 
     def _wait_notify_reload(self, start: int, timeout: float) -> Notification:
+        __tracebackhide__ = True
         from ..restart.readiness import belongs_to
 
         def mine(note: Notification) -> bool:
@@ -367,9 +376,10 @@ class ActivatedServer:
     # -- waiting -------------------------------------------------------------------------------
 
     def _child_or_fail(self) -> Child:
+        __tracebackhide__ = True
         if self._child is None or self._child.poll() is not None:
             state = "was not started" if self._child is None else "is not running"
-            raise ServerError(f"{self.command[0]!r} {state}", stderr=self.stderr_tail)
+            raise ServerError(f"{self.name} {state}", stderr=self.stderr_tail)
         return self._child
 
     def _record(self, notes: list[Notification]) -> None:
@@ -383,6 +393,7 @@ class ActivatedServer:
         self, wanted: Callable[[Notification], bool], timeout: float, what: str, since: int
     ) -> int:
         """The index of the first message from *since* on that is *wanted*, waiting for it."""
+        __tracebackhide__ = True
         child = self._child_or_fail()
         deadline = time.monotonic() + timeout
         index = since
@@ -395,7 +406,7 @@ class ActivatedServer:
             returncode = child.poll()
             if returncode is not None:
                 raise ServerExitedError(
-                    f"{self.command[0]!r} (pid {child.pid}) {describe_returncode(returncode)} "
+                    f"{self.name} (pid {child.pid}) {describe_returncode(returncode)} "
                     f"before {what}",
                     returncode=returncode,
                     stderr=self.stderr_tail,
@@ -404,8 +415,7 @@ class ActivatedServer:
             if remaining <= 0:
                 last = f" (its last STATUS= was {self.status!r})" if self.status else ""
                 raise ServerNotReadyError(
-                    f"{self.command[0]!r} (pid {child.pid}) sent no {what} within "
-                    f"{timeout:g} s{last}",
+                    f"{self.name} (pid {child.pid}) sent no {what} within {timeout:g} s{last}",
                     stderr=self.stderr_tail,
                 )
             select.select([self._readiness], [], [], min(remaining, _SLICE))
