@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-__all__ = ["Child", "tail"]
+__all__ = ["Child", "describe_returncode", "tail"]
 
 # how often to look whether the child has exited while waiting for it
 _POLL = 0.01
@@ -39,6 +39,16 @@ def tail(path: Path) -> str:
         return ""
     lines = data.decode("utf-8", "replace").splitlines()
     return "\n".join(lines[-_TAIL_LINES:]) + ("\n" if lines else "")
+
+
+def describe_returncode(returncode: int) -> str:
+    """``exited with status 3`` / ``was killed by SIGKILL`` for a subprocess-style code."""
+    if returncode < 0:
+        try:
+            return f"was killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"was killed by signal {-returncode}"
+    return f"exited with status {returncode}"
 
 
 class Child:

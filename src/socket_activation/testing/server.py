@@ -14,44 +14,29 @@ sockets and ``NOTIFY_SOCKET``), and :meth:`ActivatedServer.reload` rolls out a n
 from __future__ import annotations
 
 import os
-import re
-import select
 import shlex
 import shutil
 import signal
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ReloadError, ServerError, ServerExitedError, ServerNotReadyError
+from ._addresses import connect_address, find_socket, url_for
+from ._inbox import ROLLOUT, Inbox
+from .errors import ReloadError, ServerError
 
 if TYPE_CHECKING:
     from .._resolution import Resolution, ResolvedSocket
     from ..config import ListenSpec, ServerConfig
-    from ..restart.readiness import Notification, ReadinessSocket
+    from ..restart.readiness import Notification
     from ._process import Child
 
 __all__ = ["ActivatedServer"]
 
-# supervise's own STATUS= after a rollout (restart/supervisor.py), told apart from the
-# STATUS= lines of the command that it forwards
-_ROLLOUT = re.compile(r"generation (\d+) \(pid (\d+)\) (serving|failed to start: .*)")
+# how long a command line may be in an error message before it is cut short
 _NAME_LENGTH = 120
-# the longest a single wait sleeps before looking whether the process exited
-_SLICE = 0.05
-
-
-def describe_returncode(returncode: int) -> str:
-    """``exited with status 3`` / ``was killed by SIGKILL`` for a subprocess-style code."""
-    if returncode < 0:
-        try:
-            return f"was killed by {signal.Signals(-returncode).name}"
-        except ValueError:
-            return f"was killed by signal {-returncode}"
-    return f"exited with status {returncode}"
 
 
 class ActivatedServer:
@@ -71,8 +56,6 @@ class ActivatedServer:
         supervise: bool = False,
         supervise_args: Sequence[str] = (),
     ) -> None:
-        from ..restart.readiness import ReadinessSocket
-
         self.command = tuple(command)
         shown = shlex.join(self.command)
         # how errors name it: the command line, cut short
@@ -83,13 +66,11 @@ class ActivatedServer:
         self._cwd = cwd
         self._supervise_args = tuple(supervise_args)
         self._dir = Path(tempfile.mkdtemp(prefix="sa-test-"))
-        self._readiness: ReadinessSocket = ReadinessSocket()
-        self._notes: list[Notification] = []
+        self._inbox = Inbox()
         self._child: Child | None = None
         self._ready = False
         self._ready_index = 0  # the READY=1 that wait_ready returned
         self._spawn_index = 0  # the first message of the current run
-        self._generation = 0  # under supervise: the serving generation's number
         self.starts = 0
 
     @classmethod
@@ -168,9 +149,9 @@ class ActivatedServer:
         if self.running:
             raise RuntimeError(f"{self.name} is still running as pid {self.pid}")
         sockets = self._resolution.sockets
-        env = dict(self._env, NOTIFY_SOCKET=self._readiness.address)
+        env = dict(self._env, NOTIFY_SOCKET=self._inbox.address)
         self._ready = False
-        self._generation = 0
+        self._inbox.generation = 0
         self._spawn_index = len(self.notifications)
         self._child = Child(
             self.argv,
@@ -193,7 +174,7 @@ class ActivatedServer:
         """
         __tracebackhide__ = True  # pytest shows the error, not the plugin's frames
         if self._ready:
-            return self._notes[self._ready_index]
+            return self._inbox.notes[self._ready_index]
         from ..restart.readiness import belongs_to
 
         watched = {self.pid}
@@ -207,7 +188,7 @@ class ActivatedServer:
 
         self._ready_index = self._wait(ready, timeout, "READY=1", self._spawn_index)
         self._ready = True
-        return self._notes[self._ready_index]
+        return self._inbox.notes[self._ready_index]
 
     def wait_notification(
         self, key: str, value: str | None = None, *, timeout: float = 10.0
@@ -218,7 +199,7 @@ class ActivatedServer:
         found = self._wait(
             lambda n: key in n.fields and value in (None, n.fields[key]), timeout, what, 0
         )
-        return self._notes[found]
+        return self._inbox.notes[found]
 
     def stop(self, timeout: float = 10.0) -> int:
         """SIGTERM, wait up to *timeout* s for it to drain and exit (then SIGKILL), end what
@@ -226,7 +207,7 @@ class ActivatedServer:
         if self._child is None:
             raise RuntimeError(f"{self.name} was not started")
         returncode = self._child.end(timeout)
-        self._record(self._readiness.drain())
+        self._inbox.collect()
         return returncode
 
     def restart(self, timeout: float = 30.0) -> Notification:
@@ -253,17 +234,17 @@ class ActivatedServer:
         self._child_or_fail().signal(signal.SIGHUP)
         if not self.supervised:
             return self._wait_notify_reload(start, timeout)
-        serving = self._generation
+        serving = self._inbox.generation
 
         def rolled_out(note: Notification) -> bool:
-            found = _ROLLOUT.fullmatch(note.fields.get("STATUS", ""))
+            found = ROLLOUT.fullmatch(note.fields.get("STATUS", ""))
             return note.pid == self.pid and found is not None and int(found[1]) > serving
 
         try:
-            note = self._notes[self._wait(rolled_out, timeout, "a new generation", start)]
+            note = self._inbox.notes[self._wait(rolled_out, timeout, "a new generation", start)]
         except ServerError as exc:
             raise ReloadError(str(exc).split("\n", 1)[0], stderr=exc.stderr) from None
-        outcome = _ROLLOUT.fullmatch(note.fields["STATUS"])
+        outcome = ROLLOUT.fullmatch(note.fields["STATUS"])
         assert outcome is not None
         if outcome[3] != "serving":
             raise ReloadError(f"reload failed: {note.fields['STATUS']}", stderr=self.stderr_tail)
@@ -280,7 +261,7 @@ class ActivatedServer:
             lambda n: mine(n) and n.fields.get("RELOADING") == "1", timeout, "RELOADING=1", start
         )
         ready = lambda n: mine(n) and n.ready  # noqa: E731
-        return self._notes[self._wait(ready, timeout, "READY=1 after RELOADING=1", reloading)]
+        return self._inbox.notes[self._wait(ready, timeout, "READY=1 after RELOADING=1", reloading)]
 
     def close(self, timeout: float = 10.0) -> None:
         """End the process (if running), close the sockets and remove the log directory."""
@@ -288,7 +269,7 @@ class ActivatedServer:
             if self._child is not None:
                 self._child.end(timeout)
         finally:
-            self._readiness.close()
+            self._inbox.close()
             self._resolution.close()
             shutil.rmtree(self._dir, ignore_errors=True)
 
@@ -297,16 +278,12 @@ class ActivatedServer:
     @property
     def notifications(self) -> list[Notification]:
         """Every message received on its ``NOTIFY_SOCKET`` so far, in order."""
-        self._record(self._readiness.drain())
-        return list(self._notes)
+        return list(self._inbox.collect())
 
     @property
     def status(self) -> str | None:
         """The last ``STATUS=`` text it sent, or None."""
-        for note in reversed(self.notifications):
-            if "STATUS" in note.fields:
-                return note.fields["STATUS"]
-        return None
+        return self._inbox.status()
 
     @property
     def stderr(self) -> str:
@@ -334,44 +311,19 @@ class ActivatedServer:
         """Where to connect to the socket named *name* (default: the first one):
         ``(host, port)`` for TCP/UDP, a path for a Unix socket, ``"\\0name"`` for an
         abstract one."""
-        found = self._socket(name)
-        sockname = found.sockname
-        if sockname is None or (sockname.path is None and sockname.host is None):
-            raise ValueError(f"socket {found.name!r} ({found.address}) has no address to reach")
-        if sockname.path is not None:
-            return ("\0" if sockname.abstract else "") + sockname.path
-        assert sockname.host is not None
-        assert sockname.port is not None
-        return (_reachable(sockname.host), sockname.port)
+        return connect_address(find_socket(self.sockets, name))
 
     def port(self, name: str | None = None) -> int:
         """The port of the TCP/UDP socket named *name* (default: the first)."""
-        where = self.address(name)
+        found = find_socket(self.sockets, name)
+        where = connect_address(found)
         if isinstance(where, str):
-            raise ValueError(f"socket {self._socket(name).name!r} is a Unix socket: no port")
+            raise ValueError(f"socket {found.name!r} is a Unix socket: it has no port")
         return where[1]
 
     def url(self, name: str | None = None, path: str = "/", *, scheme: str = "http") -> str:
         """``http://127.0.0.1:PORT/`` for the TCP socket named *name* (default: the first)."""
-        where = self.address(name)
-        if isinstance(where, str):
-            raise ValueError(
-                f"socket {self._socket(name).name!r} is a Unix socket: it has no URL; "
-                "connect to address() instead"
-            )
-        host, port = where
-        host = f"[{host}]" if ":" in host else host
-        return f"{scheme}://{host}:{port}/{path.lstrip('/')}"
-
-    def _socket(self, name: str | None) -> ResolvedSocket:
-        sockets = self._resolution.sockets
-        if name is None:
-            return sockets[0]
-        for found in sockets:
-            if found.name == name:
-                return found
-        have = ", ".join(repr(s.name) for s in sockets)
-        raise LookupError(f"no socket named {name!r} (have: {have})")
+        return url_for(find_socket(self.sockets, name), path, scheme=scheme)
 
     # -- waiting -------------------------------------------------------------------------------
 
@@ -382,48 +334,20 @@ class ActivatedServer:
             raise ServerError(f"{self.name} {state}", stderr=self.stderr_tail)
         return self._child
 
-    def _record(self, notes: list[Notification]) -> None:
-        for note in notes:
-            self._notes.append(note)
-            found = _ROLLOUT.fullmatch(note.fields.get("STATUS", ""))
-            if self.supervised and found and found[3] == "serving":
-                self._generation = max(self._generation, int(found[1]))
-
     def _wait(
         self, wanted: Callable[[Notification], bool], timeout: float, what: str, since: int
     ) -> int:
-        """The index of the first message from *since* on that is *wanted*, waiting for it."""
         __tracebackhide__ = True
         child = self._child_or_fail()
-        deadline = time.monotonic() + timeout
-        index = since
-        while True:
-            self._record(self._readiness.drain())
-            while index < len(self._notes):
-                index += 1
-                if wanted(self._notes[index - 1]):
-                    return index - 1
-            returncode = child.poll()
-            if returncode is not None:
-                raise ServerExitedError(
-                    f"{self.name} (pid {child.pid}) {describe_returncode(returncode)} "
-                    f"before {what}",
-                    returncode=returncode,
-                    stderr=self.stderr_tail,
-                )
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                last = f" (its last STATUS= was {self.status!r})" if self.status else ""
-                raise ServerNotReadyError(
-                    f"{self.name} (pid {child.pid}) sent no {what} within {timeout:g} s{last}",
-                    stderr=self.stderr_tail,
-                )
-            select.select([self._readiness], [], [], min(remaining, _SLICE))
-
-
-def _reachable(host: str) -> str:
-    """The address to connect to for a socket bound to *host* (the wildcard means loopback)."""
-    return {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+        return self._inbox.wait(
+            wanted,
+            timeout,
+            what,
+            since,
+            child=child,
+            name=self.name,
+            stderr=lambda: self.stderr_tail,
+        )
 
 
 def _read(path: Path) -> str:
