@@ -23,13 +23,14 @@ if TYPE_CHECKING:
     from .environment import Activation, activate
     from .errors import ReloadError, ServerError, ServerExitedError, ServerNotReadyError
     from .load import LoadResult, Request, restart_under_load
-    from .notify import NotifySocket
+    from .notify import Message, NotifySocket
     from .server import ActivatedServer
 
 __all__ = [
     "ActivatedServer",
     "Activation",
     "LoadResult",
+    "Message",
     "NotifySocket",
     "ReloadError",
     "Request",
@@ -47,6 +48,7 @@ _WHERE = {
     "LoadResult": "load",
     "Request": "load",
     "restart_under_load": "load",
+    "Message": "notify",
     "NotifySocket": "notify",
     "ReloadError": "errors",
     "ServerError": "errors",

@@ -18,15 +18,31 @@ import socket
 import struct
 import threading
 import time
+from dataclasses import dataclass, field
 
-from ..restart.readiness import Notification, parse_notification
+from ..restart.readiness import parse_notification
 
-__all__ = ["NotifySocket"]
+__all__ = ["Message", "NotifySocket"]
 
 # the manager's receive buffer is PIPE_BUF-sized (R40); room for SCM_MAX_FD fds and a ucred
 _MAX_DATAGRAM = 4096
 _UCRED = struct.Struct("iII")
 _ANCILLARY = socket.CMSG_SPACE(253 * 4) + socket.CMSG_SPACE(_UCRED.size)
+
+
+@dataclass(frozen=True)
+class Message:
+    """One datagram: its sender (``pid`` as the kernel saw it, None without credentials), its
+    ``KEY=VALUE`` lines as ``fields``, the exact ``payload`` and how many fds came with it."""
+
+    pid: int | None
+    fields: dict[str, str] = field(default_factory=dict)
+    payload: bytes = b""
+    fd_count: int = 0
+
+    @property
+    def ready(self) -> bool:
+        return self.fields.get("READY") == "1"
 
 
 class NotifySocket:
@@ -48,7 +64,7 @@ class NotifySocket:
         except BaseException:
             self._sock.close()
             raise
-        self._messages: list[Notification] = []
+        self._messages: list[Message] = []
         self._fds: list[int] = []
         self.barriers = 0
         self._changed = threading.Condition()
@@ -56,7 +72,7 @@ class NotifySocket:
         self._thread.start()
 
     @property
-    def messages(self) -> list[Notification]:
+    def messages(self) -> list[Message]:
         """Every message received so far (``BARRIER=1`` ones included), in order."""
         with self._changed:
             return list(self._messages)
@@ -67,7 +83,7 @@ class NotifySocket:
         with self._changed:
             return list(self._fds)
 
-    def wait(self, key: str, value: str | None = None, *, timeout: float = 10.0) -> Notification:
+    def wait(self, key: str, value: str | None = None, *, timeout: float = 10.0) -> Message:
         """The first message with *key* (equal to *value* when given), waiting up to *timeout*
         seconds for it; TimeoutError naming what came instead."""
         deadline = time.monotonic() + timeout
@@ -125,7 +141,7 @@ class NotifySocket:
                 fds.extend(got)
             elif level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
                 pid = _UCRED.unpack_from(payload)[0] or None
-        note = Notification(pid, parse_notification(data))
+        note = Message(pid, parse_notification(data), data, len(fds))
         with self._changed:
             if note.fields.get("BARRIER") == "1":
                 for fd in fds:  # the answer: the sender polls its pipe for the hang-up
