@@ -67,13 +67,13 @@ class Inbox:
         what: str,
         since: int,
         *,
-        child: Child,
+        child: Child | None,
         name: str,
         stderr: Callable[[], str],
     ) -> int:
         """The index of the first message from *since* on that is *wanted*, waiting up to
-        *timeout* s; :class:`ServerExitedError` if *child* exits first,
-        :class:`ServerNotReadyError` on timeout (both quote *stderr*)."""
+        *timeout* s; :class:`ServerExitedError` if *child* exits first (None: its exit does
+        not end the wait), :class:`ServerNotReadyError` on timeout (both quote *stderr*)."""
         __tracebackhide__ = True
         deadline = time.monotonic() + timeout
         index = since
@@ -83,8 +83,8 @@ class Inbox:
                 index += 1
                 if wanted(self.notes[index - 1]):
                     return index - 1
-            returncode = child.poll()
-            if returncode is not None:
+            returncode = None if child is None else child.poll()
+            if child is not None and returncode is not None:
                 raise ServerExitedError(
                     f"{name} (pid {child.pid}) {describe_returncode(returncode)} before {what}",
                     returncode=returncode,
@@ -94,8 +94,9 @@ class Inbox:
             if remaining <= 0:
                 status = self.status()
                 last = f" (its last STATUS= was {status!r})" if status else ""
+                who = name if child is None else f"{name} (pid {child.pid})"
                 raise ServerNotReadyError(
-                    f"{name} (pid {child.pid}) sent no {what} within {timeout:g} s{last}",
+                    f"{who} sent no {what} within {timeout:g} s{last}",
                     stderr=stderr(),
                 )
             select.select([self._socket], [], [], min(remaining, _SLICE))

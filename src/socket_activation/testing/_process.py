@@ -1,8 +1,9 @@
 """One child process of a test: started in its own process group, logs in files, always ended.
 
-The child is a session and process-group leader (``setsid``), so everything it forks stays in
-a group the test owns. Ending it is systemd's ``KillMode=mixed``: ``SIGTERM`` to the main
-process, ``SIGKILL`` after the timeout, then ``SIGKILL`` to whatever is left in its group. The
+The child leads a new process group (in the test's session, so it stays in the test's
+scheduling autogroup), with stdin on ``/dev/null``, so everything it forks stays in a group
+the test owns. Ending it is systemd's ``KillMode=mixed``: ``SIGTERM`` to the main process,
+``SIGKILL`` after the timeout, then ``SIGKILL`` to whatever is left in its group. The
 leftovers are killed while the main process is still an unreaped zombie (``waitid`` with
 ``WNOWAIT``), so the group id cannot have been reused by then.
 """
@@ -65,6 +66,25 @@ class Child:
         stderr: Path,
         cwd: str | os.PathLike[str] | None = None,
     ) -> None:
+        null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)  # a server reads no terminal
+        try:
+            self._spawn(argv, fds, names, env, stdin=null, stdout=stdout, stderr=stderr, cwd=cwd)
+        finally:
+            os.close(null)
+        self.returncode: int | None = None
+
+    def _spawn(
+        self,
+        argv: Sequence[str],
+        fds: Sequence[int],
+        names: Sequence[str],
+        env: Mapping[str, str],
+        *,
+        stdin: int,
+        stdout: Path,
+        stderr: Path,
+        cwd: str | os.PathLike[str] | None,
+    ) -> None:
         from ..restart.spawn import spawn_with_sockets
 
         out = os.open(stdout, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
@@ -74,13 +94,12 @@ class Child:
                 if cwd is not None:  # in the child: the test process keeps its own directory
                     argv = ["/bin/sh", "-c", _CD, os.fspath(cwd), *argv]
                 self.pid = spawn_with_sockets(
-                    argv, fds, names, env, setsid=True, stdout=out, stderr=err
+                    argv, fds, names, env, process_group=True, stdin=stdin, stdout=out, stderr=err
                 )
             finally:
                 os.close(err)
         finally:
             os.close(out)
-        self.returncode: int | None = None
 
     def poll(self) -> int | None:
         """The return code if the process has exited (reaping it), else None."""
@@ -106,6 +125,7 @@ class Child:
     def end(self, timeout: float) -> int:
         """SIGTERM, SIGKILL after *timeout* s, then SIGKILL to the rest of its group."""
         if self.returncode is not None:
+            self._kill_orphans()
             return self.returncode
         self.signal(signal.SIGTERM)
         deadline = time.monotonic() + timeout
@@ -126,6 +146,18 @@ class Child:
         except ChildProcessError:
             return True
         return found is not None and found.si_pid == self.pid
+
+    def _kill_orphans(self) -> None:
+        """Kill what is left of the group of a process already reaped (a server that handed
+        over to a new process and exited). Only while no process has its pid: a group id
+        stays reserved while the group has members, so those are still ours; a live process
+        with that pid would be a stranger that got it recycled, and is left alone."""
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            self._kill_group()
+        except PermissionError:
+            return
 
     def _kill_group(self) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -66,7 +66,12 @@ def bind_sockets(
     if names is not None:
         config = _renamed(config, names)
     # an empty snapshot and no launchd: bind everything, whatever this process inherited
-    return resolve(config, nonblocking=False, systemd=SystemdActivation("", ()), launchd=False)
+    resolution = resolve(
+        config, nonblocking=False, systemd=SystemdActivation("", ()), launchd=False
+    )
+    for sock in resolution.bound:  # blocking, as systemd passes them (NonBlocking=no)
+        sock.setblocking(True)
+    return resolution
 
 
 def _renamed(config: ServerConfig, names: Sequence[str] | str) -> ServerConfig:

@@ -193,12 +193,15 @@ class ActivatedServer:
     def wait_notification(
         self, key: str, value: str | None = None, *, timeout: float = 10.0
     ) -> Notification:
-        """The first recorded (or next) message with *key* (equal to *value* if given)."""
+        """The first message with *key* (equal to *value* if given), waiting up to *timeout*
+        s. Unlike :meth:`wait_ready`, the process exiting does not end the wait: a process
+        it handed over to may still send it."""
         __tracebackhide__ = True
         what = f"{key}={value}" if value is not None else f"{key}="
-        found = self._wait(
-            lambda n: key in n.fields and value in (None, n.fields[key]), timeout, what, 0
-        )
+        found = self._inbox.wait(
+            lambda n: key in n.fields and value in (None, n.fields[key]),
+            timeout, what, 0, child=None, name=self.name, stderr=lambda: self.stderr_tail,
+        )  # fmt: skip
         return self._inbox.notes[found]
 
     def stop(self, timeout: float = 10.0) -> int:
@@ -207,6 +210,15 @@ class ActivatedServer:
         if self._child is None:
             raise RuntimeError(f"{self.name} was not started")
         returncode = self._child.end(timeout)
+        self._inbox.collect()
+        return returncode
+
+    def wait(self, timeout: float = 10.0) -> int | None:
+        """Wait up to *timeout* s for the process to exit by itself; its exit status, or None
+        if it is still running (it is not signalled)."""
+        if self._child is None:
+            raise RuntimeError(f"{self.name} was not started")
+        returncode = self._child.wait(timeout)
         self._inbox.collect()
         return returncode
 
