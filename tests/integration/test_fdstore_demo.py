@@ -3,18 +3,16 @@
 socket-activation-demo.service started alone (its socket unit stopped) binds its own socket and
 parks it in the fd store (`demo --fdstore`, `FileDescriptorStoreMax=8`). Each restart hands the
 same listening socket to the next process, so a client hammering it during restarts is never
-refused.
+refused (measured with ``socket_activation.testing.measure_load``).
 """
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
 
+from socket_activation.testing import measure_load
 from tests.integration.net import curl, free_port_for_tcp_and_udp
 from tests.integration.test_units import (
     SERVICE,
@@ -80,17 +78,16 @@ def test_demo_service_alone_keeps_its_socket_across_restarts(
     assert (first["source"], first["name"]) == ("bound", "demo")
     assert manager.show(SERVICE, "NFileDescriptorStore")["NFileDescriptorStore"] == "1"
 
-    hammer = Hammer(port, seconds=60)
-    hammer.start()
     pids = {first["pid"]}
-    for _ in range(3):
+
+    def restart() -> None:
         manager.systemctl("restart", SERVICE)
         manager.wait_for(SERVICE, "ActiveState", "active", timeout=20)
         answer = curl(f"http://127.0.0.1:{port}/")
         assert (answer["source"], answer["name"], answer["fd"]) == ("systemd", "demo", 3)
         pids.add(answer["pid"])
-    hammer.stop.set()
-    hammer.join(timeout=10)
+
+    result = measure_load(("127.0.0.1", port), [restart] * 3, clients=2)
     assert len(pids) == 4, "every restart is a new process"
-    assert hammer.connected > 0
-    assert hammer.refused == 0
+    assert result.ok > 0
+    assert result.refused == 0, result.summary()

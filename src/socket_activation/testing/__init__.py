@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .environment import Activation, activate
     from .errors import ReloadError, ServerError, ServerExitedError, ServerNotReadyError
-    from .load import LoadResult, Request, restart_under_load
+    from .load import LoadResult, Request, measure_load, restart_under_load
     from .notify import Message, NotifySocket
     from .server import ActivatedServer
 
@@ -38,6 +38,7 @@ __all__ = [
     "ServerExitedError",
     "ServerNotReadyError",
     "activate",
+    "measure_load",
     "restart_under_load",
 ]
 
@@ -48,6 +49,7 @@ _WHERE = {
     "LoadResult": "load",
     "Request": "load",
     "restart_under_load": "load",
+    "measure_load": "load",
     "Message": "notify",
     "NotifySocket": "notify",
     "ReloadError": "errors",

@@ -4,7 +4,8 @@
 closed loop) to a server while it reloads or restarts it *restarts* times, and returns a
 :class:`LoadResult`: how many requests were made, how many failed and how (refused, reset,
 timed out, bad answer) and the worst latency. Every loop is bounded in requests and time, and
-stops by itself.
+stops by itself. :func:`measure_load` is the same measurement for a server the test did not
+start (one a systemd user manager restarts, say).
 
 A request is ``ok`` when the server answered and *check* accepts the answer (by default: any
 answer; for HTTP, a status below 500). Outcomes: ``refused`` (ECONNREFUSED: nobody listening),
@@ -18,16 +19,17 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .server import ActivatedServer
 
-__all__ = ["LoadResult", "Request", "restart_under_load"]
+__all__ = ["LoadResult", "Request", "measure_load", "restart_under_load"]
 
 OUTCOMES = ("ok", "refused", "reset", "timeout", "bad")
+_GET = b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +103,7 @@ def restart_under_load(
     clients: int = 4,
     restarts: int = 3,
     name: str | None = None,
-    request: bytes = b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n",
+    request: bytes = _GET,
     check: Callable[[bytes], bool] = http_ok,
     how: str = "auto",
     settle: float = 0.2,
@@ -119,24 +121,54 @@ def restart_under_load(
     restart raises (:class:`~socket_activation.testing.ReloadError`...) after stopping the
     clients. At most *max_requests* requests are made.
     """
-    if clients < 1 or restarts < 0:
-        raise ValueError(f"need clients >= 1 and restarts >= 0, got {clients} and {restarts}")
     if how == "auto":
         how = "reload" if server.supervised else "restart"
     if how not in ("reload", "restart"):
         raise ValueError(f"how must be 'auto', 'reload' or 'restart', got {how!r}")
     server.wait_ready(ready_timeout)
-    load = _Load(server.address(name), request, check, request_timeout, max_requests)
+
+    def restart() -> None:
+        if how == "reload":
+            server.reload(ready_timeout)
+        else:
+            server.restart(ready_timeout)
+
+    return measure_load(
+        server.address(name),
+        [restart] * restarts,
+        clients=clients,
+        request=request,
+        check=check,
+        settle=settle,
+        request_timeout=request_timeout,
+        max_requests=max_requests,
+    )
+
+
+def measure_load(
+    address: tuple[str, int] | str,
+    restarts: Sequence[Callable[[], object]],
+    *,
+    clients: int = 4,
+    request: bytes = _GET,
+    check: Callable[[bytes], bool] = http_ok,
+    settle: float = 0.2,
+    request_timeout: float = 10.0,
+    max_requests: int = 100_000,
+) -> LoadResult:
+    """The same measurement for any server at *address* (``(host, port)`` or a Unix path):
+    load it while each of *restarts* is called in turn (``systemctl restart``, say); each
+    call is one restart window, over when it returns."""
+    if clients < 1:
+        raise ValueError(f"need clients >= 1, got {clients}")
+    load = _Load(address, request, check, request_timeout, max_requests)
     windows: list[tuple[float, float]] = []
     load.start(clients)
     try:
         time.sleep(settle)
-        for _ in range(restarts):
+        for restart in restarts:
             began = time.monotonic()
-            if how == "reload":
-                server.reload(ready_timeout)
-            else:
-                server.restart(ready_timeout)
+            restart()
             windows.append((began, time.monotonic()))
         time.sleep(settle)
     finally:
