@@ -118,6 +118,17 @@ def test_socketserver_app_survives_restarts(activated_server, restart_under_load
     result = restart_under_load(server, clients=2, restarts=2, how="restart")
     assert result.failed == 0, result.summary()
 
+def test_resolve_in_an_activated_test_process(systemd_activation_env):
+    from socket_activation import resolve
+    with systemd_activation_env(["127.0.0.1:0", "datagram:127.0.0.1:0"], names=["web", "quic"]):
+        assert [(s.fd, s.name, s.source) for s in resolve()] == [
+            (3, "web", "systemd"), (4, "quic", "systemd")]
+
+def test_ready_from_in_process_code(notify_socket):
+    import socket_activation
+    socket_activation.ready(status="up")
+    assert notify_socket.wait("READY", "1").fields["STATUS"] == "up"
+
 def test_broken_app_says_why_it_never_became_ready(activated_server):
     server = activated_server([sys.executable, "broken_app.py"], listen=["127.0.0.1:0"])
     with pytest.raises(ServerExitedError) as failed:
@@ -165,15 +176,15 @@ def alive(pid: int) -> bool:
 
 
 def test_the_sample_project_passes(sample: pytest.Pytester) -> None:
-    """Plain pytest: every sample test passes (7: the three apps, restarts, a failed start)."""
+    """Plain pytest: every sample test passes (9: the three apps, restarts, a failed start, and the in-process fixtures)."""
     result = sample.runpytest_subprocess("-p", "no:cacheprovider", timeout=300)
-    result.assert_outcomes(passed=7)
+    result.assert_outcomes(passed=9)
 
 
 def test_the_sample_project_passes_under_xdist(sample: pytest.Pytester) -> None:
     """``pytest -n 2``: two workers bind their sockets at once, never the same port."""
     result = sample.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2", timeout=300)
-    result.assert_outcomes(passed=7)
+    result.assert_outcomes(passed=9)
     result.stdout.fnmatch_lines(["*created: 2/2 workers*"])
 
 
