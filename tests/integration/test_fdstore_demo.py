@@ -34,27 +34,6 @@ def demo_service(user_manager: UserManager) -> Iterator[UserManager]:
         user_manager.systemctl("reset-failed", "socket-activation-demo*", check=False)
 
 
-class Hammer(threading.Thread):
-    """Connects to 127.0.0.1:port again and again (bounded), counting refusals."""
-
-    def __init__(self, port: int, seconds: float) -> None:
-        super().__init__(daemon=True)
-        self.port = port
-        self.deadline = time.monotonic() + seconds
-        self.stop = threading.Event()
-        self.connected = 0
-        self.refused = 0
-
-    def run(self) -> None:
-        while not self.stop.is_set() and time.monotonic() < self.deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=5):
-                    self.connected += 1
-            except ConnectionRefusedError:
-                self.refused += 1
-            time.sleep(0.005)
-
-
 @pytest.mark.parametrize(
     "with_socket_unit", [False, True], ids=["no-socket-unit", "socket-stopped"]
 )

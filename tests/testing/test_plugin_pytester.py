@@ -176,7 +176,8 @@ def alive(pid: int) -> bool:
 
 
 def test_the_sample_project_passes(sample: pytest.Pytester) -> None:
-    """Plain pytest: every sample test passes (9: the three apps, restarts, a failed start, and the in-process fixtures)."""
+    """Plain pytest: every sample test passes (9: the three apps, restarts, a failed start,
+    the in-process fixtures)."""
     result = sample.runpytest_subprocess("-p", "no:cacheprovider", timeout=300)
     result.assert_outcomes(passed=9)
 

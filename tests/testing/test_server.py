@@ -316,3 +316,22 @@ def test_bad_arguments_are_refused_naming_them(activated_server: Start) -> None:
     with pytest.raises(ValueError, match="is a Unix socket: it has no URL"):
         server.url()
     assert server.address() == f"\0sa-test-x-{os.getpid()}"
+
+
+def test_what_a_server_handed_over_to_is_ended_after_it_exited() -> None:
+    """A server that starts its successor and exits (an in-place upgrade): wait() reaps it,
+    and close() still ends the successor, left in the group the plugin owns."""
+    code = NOTIFY + (
+        "import subprocess\n"
+        "successor = subprocess.Popen(['sleep', '60'])\n"
+        "send('READY=1\\nSTATUS=%d' % successor.pid)\n"
+        "os._exit(0)"
+    )
+    server = ActivatedServer.start(python(code), listen=["127.0.0.1:0"])
+    try:
+        successor = int(server.wait_ready(10).fields["STATUS"])
+        assert server.wait(10) == 0
+        assert not gone(successor, timeout=0.1)
+    finally:
+        server.close()
+    assert gone(successor)
