@@ -30,7 +30,9 @@ async def app(scope, receive, send):
     await send({"type": "http.response.body", "body": body})
 
 if __name__ == "__main__":
+    import sys
     from socket_activation.integrations.uvicorn import run
+    print("uvicorn running on a passed socket", file=sys.stderr, flush=True)
     run(app, log_level="warning")  # READY=1 once uvicorn accepts
 '''
 
@@ -206,6 +208,10 @@ def test_a_failing_test_leaves_no_server_behind(
             "*--- the tail of its stderr ---",
             "*starting broken_app",
         ]
+    )
+    # the report of the test that failed with its server serving quotes the server's stderr
+    result.stdout.fnmatch_lines(
+        ["*activated_server * uvicorn_app.py (stderr)*", "*uvicorn running on a passed socket*"]
     )
     (pid,) = [int(line) for line in pid_file.read_text().split()]
     deadline = time.monotonic() + 5

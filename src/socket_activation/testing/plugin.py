@@ -13,7 +13,7 @@ Importing this module costs little: the fixtures import the library when a test 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
@@ -27,14 +27,20 @@ if TYPE_CHECKING:
     from .server import ActivatedServer
 
 
+# the servers a test started, for the report of a failed test
+_SERVERS = pytest.StashKey[list["ActivatedServer"]]()
+
+
 @pytest.fixture
-def activated_server() -> Iterator[Callable[..., ActivatedServer]]:
+def activated_server(request: pytest.FixtureRequest) -> Iterator[Callable[..., ActivatedServer]]:
     """``activated_server(command, *, listen=None, names=None, config=None, unit=None,
     env=None, cwd=None, supervise=False, supervise_args=())``: start *command* on sockets
-    bound here, with a private recording ``NOTIFY_SOCKET``; see :class:`ActivatedServer`."""
+    bound here, with a private recording ``NOTIFY_SOCKET``; see :class:`ActivatedServer`.
+    When the test fails, its report has a section with each server's stderr."""
     from .server import ActivatedServer
 
     made: list[ActivatedServer] = []
+    request.node.stash[_SERVERS] = made
 
     def start(command: Any, **options: Any) -> ActivatedServer:
         server = ActivatedServer.start(command, **options)
@@ -52,6 +58,20 @@ def activated_server() -> Iterator[Callable[..., ActivatedServer]]:
                 errors.append(exc)
         if errors:
             raise errors[0]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failed test's report shows what its servers wrote to stderr (before teardown)."""
+    report = yield
+    if report.failed and report.when == "call":
+        for server in item.stash.get(_SERVERS, []):
+            text = server.stderr_tail
+            if text:
+                report.sections.append((f"activated_server {server.name} (stderr)", text))
+    return report
 
 
 @pytest.fixture
