@@ -1,6 +1,8 @@
-"""The pytest plugin (entry point ``pytest11``): fixtures only, nothing runs unless asked.
+"""The pytest plugin (entry point ``pytest11``): fixtures; nothing runs unless a test asks.
 
 Importing this module costs little: the fixtures import the library when a test uses them.
+One hook, ``pytest_runtest_makereport``, adds the stderr of a failed test's servers to its
+report; for a test that started none it does nothing.
 
 - ``activated_server``: a factory; ``activated_server(command, listen=[...])`` starts
   *command* on sockets the test bound, returning an :class:`ActivatedServer`. Every server it
