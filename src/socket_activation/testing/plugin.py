@@ -62,18 +62,18 @@ def activated_server(request: pytest.FixtureRequest) -> Iterator[Callable[..., A
             raise errors[0]
 
 
-@pytest.hookimpl(wrapper=True)
+@pytest.hookimpl(hookwrapper=True)  # the old style: any pytest >= 7 loads the plugin
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+) -> Generator[None, Any, None]:
     """A failed test's report shows what its servers wrote to stderr (before teardown)."""
-    report = yield
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
     if report.failed and report.when == "call":
         for server in item.stash.get(_SERVERS, []):
             text = server.stderr_tail
             if text:
                 report.sections.append((f"activated_server {server.name} (stderr)", text))
-    return report
 
 
 @pytest.fixture
