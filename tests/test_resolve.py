@@ -356,3 +356,17 @@ def test_close_leaves_inherited_and_abstract_sockets_alone(passed: Passed, tmp_p
     assert inherited_path.exists()
     with socket.socket(socket.AF_UNIX) as client:
         client.connect(str(inherited_path))  # still served by the inherited socket
+
+
+@pytest.mark.parametrize(("nonblocking", "blocking"), [(True, False), (False, True)])
+def test_bound_sockets_follow_the_nonblocking_choice(nonblocking: bool, blocking: bool) -> None:
+    """nonblocking=False binds blocking sockets, as systemd passes them with NonBlocking=no
+    (what exec and supervise hand on); the default binds them non-blocking for in-process use."""
+    config = ServerConfig.model_validate({"listen": ["127.0.0.1:0", "datagram:127.0.0.1:0"]})
+    resolution = resolve(
+        config, nonblocking=nonblocking, systemd=SystemdActivation("", ()), launchd=False
+    )
+    try:
+        assert [s.socket.getblocking() for s in resolution] == [blocking, blocking]
+    finally:
+        resolution.close()
