@@ -51,8 +51,9 @@ def resolve(
 
     *config* defaults to ``ServerConfig()`` (127.0.0.1:8000 when nothing is inherited).
     ``nonblocking`` puts inherited sockets in non-blocking mode (the only change ever made to
-    them: no ``listen()``, no options). ``trust_pid1`` accepts ``LISTEN_PID=1`` when this is
-    PID 2 under a container init (opt-in). ``systemd`` injects an activation snapshot (tests).
+    them: no ``listen()``, no options). ``trust_pid1`` accepts ``LISTEN_PID=1`` when our
+    parent is PID 1, a container init such as tini (opt-in). ``systemd`` injects an activation
+    snapshot (tests).
     ``launchd=False`` skips asking launchd; ``bind=False`` binds nothing (``inspect`` of what
     was passed). Raises :class:`ActivationError` for a malformed environment and
     :class:`BindError` when a socket cannot be bound (sockets bound before it are closed).
