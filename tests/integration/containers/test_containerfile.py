@@ -33,7 +33,7 @@ from tests.integration.net import curl
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 CONTAINERFILE = ROOT / "packaging" / "container" / "Containerfile"
 DEBIAN_PYTHON = Path("/usr/bin/python3")
 
