@@ -249,6 +249,68 @@ def test_sigterm_with_a_delay_turns_readiness_off_first_and_serves_on(
     assert text.index("shutdown delay of 2 s is over") < text.index("SIGTERM: stopping")
 
 
+def test_during_the_delay_a_reload_is_refused_and_a_second_sigterm_stops_at_once(
+    tmp_path: Path, instances: list[Instance]
+) -> None:
+    """--shutdown-delay 30: SIGHUP in the delay starts no generation; a second SIGTERM ends the
+    delay and stops (the log never says the delay is over)."""
+    inst = Instance(tmp_path, ["--shutdown-delay", "30"], ["--startup", "0.2"])
+    instances.append(inst)
+    inst.wait_probe("/readyz", 200)
+    inst.signal(signal.SIGTERM)
+    inst.wait_probe("/readyz", 503, timeout=5)
+    inst.signal(signal.SIGHUP)
+    time.sleep(1.0)  # a rollout would have started generation 2 by now
+    assert "started generation 2" not in inst.log.read_text()
+    inst.signal(signal.SIGTERM)
+    assert inst.wait(timeout=20) == 0
+    text = inst.log.read_text()
+    assert "stopping on SIGTERM" in text
+    assert "shutdown delay of 30 s is over" not in text
+
+
+def test_health_on_a_unix_socket_path(
+    tmp_path: Path, processes: list[subprocess.Popen[str]]
+) -> None:
+    """--health /path: the probes answer over a Unix socket (curl --unix-socket); the socket
+    file is removed when supervise exits."""
+    path = tmp_path / "health.sock"
+    argv = [
+        sys.executable,
+        "-m",
+        "socket_activation",
+        "supervise",
+        "--listen",
+        f"127.0.0.1:{free_port()}",
+        "--health",
+        str(path),
+        "--",
+        sys.executable,
+        APP,
+        "--startup",
+        "0.2",
+    ]
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}:{ROOT}"}
+    proc = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, text=True)
+    processes.append(proc)
+    deadline = time.monotonic() + 30
+    while True:
+        answer = subprocess.run(
+            ["curl", "-sS", "--max-time", "5", "--unix-socket", str(path), "http://x/readyz"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if answer.returncode == 0 and json.loads(answer.stdout)["status"] == "ok":
+            break
+        assert time.monotonic() < deadline, answer.stderr
+        time.sleep(0.1)
+    assert json.loads(answer.stdout)["generation"] == 1
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 0
+    assert not path.exists()
+
+
 class Balancer:
     """Clients that send only to instances whose last /readyz said 200 (an endpoints list)."""
 

@@ -56,10 +56,15 @@ def init_options(init: str) -> list[str]:
     """``podman run`` options that put *init* at the container's PID 1."""
     if init == "catatonit":
         return ["--init"]
-    if init == "tini":
+    if init.startswith("tini"):
         require_tool("tini-static")
-        return ["--volume", f"{TINI}:/tini:ro", "--entrypoint", '["/tini", "--"]']
-    return []
+    if init == "tini-init-path":  # podman's --init with tini instead of catatonit
+        return ["--init", "--init-path", str(TINI)]
+    flags = {"tini": [], "tini-s": ["-s"], "tini-g": ["-g"]}.get(init)
+    if flags is None:
+        return []
+    entrypoint = json.dumps(["/tini", *flags, "--"])
+    return ["--volume", f"{TINI}:/tini:ro", "--entrypoint", entrypoint]
 
 
 def app_command(init: str) -> list[str]:
@@ -104,7 +109,7 @@ def run_options(container: str, *more: str) -> list[str]:
     return ["run", "--rm", "--network", "host", "--name", container, *more]
 
 
-@pytest.mark.parametrize("init", INITS)
+@pytest.mark.parametrize("init", [*INITS, "tini-s", "tini-g", "tini-init-path"])
 def test_what_the_app_sees_of_listen_pid_under_each_init(
     podman: Podman, image: str, container: str, activated: list[Activated], init: str
 ) -> None:
@@ -114,7 +119,7 @@ def test_what_the_app_sees_of_listen_pid_under_each_init(
     run = run_options(container, *entry, image)
     if init == "none":
         run[-1:] = ["--entrypoint", PYTHON, image, "-c", _PROBE]
-    elif init == "catatonit":
+    elif init in ("catatonit", "tini-init-path"):
         run[-1:] = ["--entrypoint", '["/opt/socket-activation/bin/python"]', image, "-c", _PROBE]
     else:
         run += [PYTHON, "-c", _PROBE]
@@ -131,7 +136,7 @@ def test_what_the_app_sees_of_listen_pid_under_each_init(
     elif init == "catatonit":
         assert seen["ppid"] == 1
         assert seen["LISTEN_PID"] == str(seen["pid"]), "catatonit rewrote LISTEN_PID"
-    else:
+    else:  # tini, however started
         assert seen["ppid"] == 1
         assert seen["LISTEN_PID"] == "1", "tini leaves LISTEN_PID=1"
         assert seen["pid"] != 1
