@@ -176,9 +176,10 @@ def _v1_controllers() -> list[tuple[str, str]]:
     return found
 
 
-def ensure_base_image(podman: Podman, work: Path) -> None:
-    """Build ``localhost/debian:bookworm`` from Debian's packages unless it exists (~35 s)."""
-    if podman.image_exists(BASE_IMAGE):
+def ensure_base_image(podman: Podman, work: Path, name: str = BASE_IMAGE) -> None:
+    """Build *name* (``localhost/debian:bookworm``) from Debian's packages unless it exists
+    (about 35 s: mmdebstrap's minbase with python3 and python3-venv, then ``podman import``)."""
+    if podman.image_exists(name):
         return
     mmdebstrap = require_tool("mmdebstrap")
     tar = work / "rootfs.tar"
@@ -195,7 +196,7 @@ def ensure_base_image(podman: Podman, work: Path) -> None:
         timeout=600,
     )
     try:
-        podman("import", tar, BASE_IMAGE, timeout=300)
+        podman("import", tar, name, timeout=300)
     finally:
         tar.unlink(missing_ok=True)
 
