@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from socket_activation.restart.generations import Generation
-from socket_activation.restart.health import Health, HealthServer, ShutdownDelay
+from socket_activation.restart.health import Health, ShutdownDelay
+from socket_activation.restart.health_server import HealthServer
 
 
 class Clock:

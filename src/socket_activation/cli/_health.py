@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterator
 from .._errors import AddressError, ConfigError
 from ..net.address import AddressKind, ListenAddress
 from ..net.bind import bind_address, remove_unix_socket
-from ..restart.health import Health, HealthServer
+from ..restart.health import Health
+from ..restart.health_server import HealthServer
 
 __all__ = ["add_health_options", "serving_health"]
 
