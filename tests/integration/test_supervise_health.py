@@ -47,10 +47,24 @@ def probe(port: int, path: str) -> tuple[int, dict[str, object]]:
 class Instance:
     """One ``supervise --listen 127.0.0.1:P --health 127.0.0.1:H OPTIONS -- APP ARGS``."""
 
-    def __init__(self, tmp: Path, options: list[str], app: list[str], *, script: str = APP) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        options: list[str],
+        app: list[str],
+        *,
+        script: str = APP,
+        gate: Path | None = None,
+    ) -> None:
+        """*gate*: each generation's start-up waits until that file exists (then execs the app,
+        keeping its pid), so a test decides when start-up ends."""
         self.port, self.health = free_port(), free_port()
         self.log = tmp / f"supervise-{self.port}.log"
         self.fault = tmp / f"fault-{self.port}"
+        wait = []
+        if gate is not None:
+            loop = 'while [ ! -e "$GATE" ]; do sleep 0.02; done; exec "$0" "$@"'
+            wait = ["/bin/sh", "-c", loop]
         argv = [
             sys.executable,
             "-m",
@@ -62,13 +76,14 @@ class Instance:
             f"127.0.0.1:{self.health}",
             *options,
             "--",
+            *wait,
             sys.executable,
             script,
             "--fault-file",
             str(self.fault),
             *app,
         ]
-        env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}:{ROOT}"}
+        env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}:{ROOT}", "GATE": str(gate or "")}
         with self.log.open("w") as log:
             self.proc = subprocess.Popen(argv, env=env, stderr=log, text=True)
 
@@ -107,23 +122,34 @@ def instances() -> Iterator[list[Instance]]:
         each.close()
 
 
-def sample_probes(instance: Instance, stop: threading.Event) -> list[tuple[int, int, int | None]]:
-    """(readyz, livez, readyz generation) every 50 ms until *stop*; a probe error raises."""
-    seen: list[tuple[int, int, int | None]] = []
+def sample_probes(
+    instance: Instance,
+    stop: threading.Event,
+    seen: list[tuple[int, int, int | None]],
+    errors: list[str],
+) -> None:
+    """Append (readyz, livez, readyz generation) to *seen* every 50 ms until *stop*; a probe
+    that fails (no answer within PROBE_TIMEOUT) goes to *errors*, with how long it took."""
     while not stop.is_set() and len(seen) < 2000:
-        ready, body = instance.probe("/readyz")
-        live, _ = instance.probe("/livez")
+        started = time.monotonic()
+        try:
+            ready, body = instance.probe("/readyz")
+            live, _ = instance.probe("/livez")
+        except OSError as exc:
+            errors.append(f"{exc!r} after {time.monotonic() - started:.2f} s")
+            continue
         generation = body["generation"]
         seen.append((ready, live, generation if isinstance(generation, int) else None))
         time.sleep(0.05)
-    return seen
 
 
 def test_during_the_first_start_up_both_probes_say_503_until_ready_1(
     tmp_path: Path, instances: list[Instance]
 ) -> None:
-    """Start-up work of 1.5 s: the probes answer 503 ("no generation ...") until READY=1."""
-    inst = Instance(tmp_path, [], ["--startup", "1.5"])
+    """While the first generation is starting (held at a gate) both probes answer 503, however
+    often asked; once it said READY=1, 200 naming generation 1."""
+    gate = tmp_path / "gate"
+    inst = Instance(tmp_path, [], ["--startup", "0.2"], gate=gate)
     instances.append(inst)
     body = inst.wait_probe("/readyz", 503)
     assert body == {
@@ -132,13 +158,13 @@ def test_during_the_first_start_up_both_probes_say_503_until_ready_1(
         "generation": None,
         "pid": None,
     }
-    assert inst.probe("/livez")[0] == 503
-    seen: list[int] = []
-    while not seen or seen[-1] != 200:
-        seen.append(inst.probe("/readyz")[0])
-        assert len(seen) < 600, "never ready"
+    nothing = {"status": "unavailable", "reason": "no generation serves"}
+    for _ in range(10):
+        assert inst.probe("/readyz")[0] == 503
+        assert inst.probe("/livez") == (503, {**nothing, "generation": None, "pid": None})
         time.sleep(0.05)
-    assert seen.count(503) >= 2, "start-up was observed, not skipped"
+    assert "started generation 1" in inst.log.read_text()
+    gate.touch()
     ready = inst.wait_probe("/readyz", 200)
     assert ready["generation"] == 1
     assert f"generation 1 (pid {ready['pid']}) is ready" in inst.log.read_text()
@@ -157,18 +183,19 @@ def test_a_reload_keeps_both_probes_200_and_moves_to_the_new_generation(
     inst.wait_probe("/readyz", 200)
     stop = threading.Event()
     seen: list[tuple[int, int, int | None]] = []
-    sampler = threading.Thread(target=lambda: seen.extend(sample_probes(inst, stop)))
+    errors: list[str] = []
+    sampler = threading.Thread(target=sample_probes, args=(inst, stop, seen, errors))
     sampler.start()
     try:
         inst.signal(signal.SIGHUP)
-        deadline = time.monotonic() + 30
-        while inst.probe("/readyz")[1]["generation"] != 2:
+        deadline = time.monotonic() + 60
+        while not any(g == 2 for _, _, g in seen[-1:]):  # the sampler has seen generation 2
             assert time.monotonic() < deadline, inst.log.read_text()
             time.sleep(0.05)
-        time.sleep(0.3)
     finally:
         stop.set()
         sampler.join(30)
+    assert errors == [], "every probe was answered"
     assert {(r, lv) for r, lv, _ in seen} == {(200, 200)}, "never 503 during a reload"
     generations = [g or 0 for _, _, g in seen]  # never None: something always served
     assert generations[0] == 1
@@ -187,7 +214,8 @@ def test_a_new_generation_that_hangs_leaves_the_old_one_ready_and_probes_answere
     inst.fault.write_text("hang")
     stop = threading.Event()
     seen: list[tuple[int, int, int | None]] = []
-    sampler = threading.Thread(target=lambda: seen.extend(sample_probes(inst, stop)))
+    errors: list[str] = []
+    sampler = threading.Thread(target=sample_probes, args=(inst, stop, seen, errors))
     sampler.start()
     try:
         inst.signal(signal.SIGHUP)
@@ -198,6 +226,7 @@ def test_a_new_generation_that_hangs_leaves_the_old_one_ready_and_probes_answere
     finally:
         stop.set()
         sampler.join(30)
+    assert errors == [], "every probe was answered while the new generation hung"
     assert "fault hang" in inst.log.read_text()
     assert len(seen) >= 10, "probes were answered while the generation hung"
     assert set(seen) == {(200, 200, 1)}
