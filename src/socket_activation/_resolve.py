@@ -55,9 +55,9 @@ def resolve(
     them: no ``listen()``, no options) and binds the others non-blocking; with ``False``,
     inherited sockets keep their mode and bound ones are blocking, as systemd passes them
     (``NonBlocking=no``) — what ``exec`` and ``supervise`` hand to a program. ``trust_pid1``
-    accepts ``LISTEN_PID=1`` when this is PID 2 under a container init (opt-in). ``systemd``
-    injects an activation snapshot (tests). ``launchd=False`` skips asking launchd;
-    ``bind=False`` binds nothing (``inspect`` of what was passed). Raises
+    accepts ``LISTEN_PID=1`` when our parent is PID 1, a container init such as tini
+    (opt-in). ``systemd`` injects an activation snapshot (tests). ``launchd=False`` skips
+    asking launchd; ``bind=False`` binds nothing (``inspect`` of what was passed). Raises
     :class:`ActivationError` for a malformed environment and :class:`BindError` when a socket
     cannot be bound (sockets bound before it are closed).
     """

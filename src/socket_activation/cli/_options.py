@@ -142,7 +142,7 @@ def add_resolve_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--trust-pid1",
         action="store_true",
-        help="accept LISTEN_PID=1 when this is PID 2 under a container init (opt-in)",
+        help="accept LISTEN_PID=1 when our parent is PID 1, a container init such as tini (opt-in)",
     )
 
 
