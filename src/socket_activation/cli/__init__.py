@@ -16,7 +16,7 @@ from .._errors import SocketActivationError
 __all__ = ["main"]
 
 # module names under socket_activation.cli, in the order `--help` lists them
-COMMANDS: tuple[str, ...] = ("inspect", "exec", "supervise", "units", "notify", "demo")
+COMMANDS: tuple[str, ...] = ("inspect", "exec", "supervise", "reload", "units", "notify", "demo")
 
 # exit codes (sysexits.h): 64 usage, 65 bad input data, 69 unavailable, 70 software, 71 OS error
 EX_USAGE = 64

@@ -2,7 +2,8 @@
 
 The command runs with its sockets at fds 3.. (``LISTEN_FDS``, ``LISTEN_PID``,
 ``LISTEN_FDNAMES``) and a ``NOTIFY_SOCKET`` of ours. ``SIGHUP`` rolls out a new generation and
-stops the old one only once the new one said ``READY=1``; ``SIGTERM``/``SIGINT`` stop it and
+stops the old one only once the new one said ``READY=1`` (so does ``socket-activation reload``,
+and with ``--watch PATH`` a file change); ``SIGTERM``/``SIGINT`` stop it and
 exit with its status. Safe as a container's PID 1. See ``socket_activation.restart.supervisor``.
 """
 
@@ -71,6 +72,17 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         default="on-failure",
         help="replace the serving generation when it dies (default: unless it exits 0)",
     )
+    parser.add_argument(
+        "--watch",
+        metavar="PATH",
+        action="extend",
+        nargs="+",
+        default=[],
+        help=(
+            "development: reload when a file under PATH changes (inotify); an edit that breaks "
+            "start-up leaves the old generation serving; repeatable"
+        ),
+    )
     add_command_argument(parser)
     parser.set_defaults(func=run)
 
@@ -94,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
         drain_timeout=args.drain_timeout,
         restart=args.restart,
         log=_log,
+        watch=args.watch,
     )
     try:
         return supervisor.run()

@@ -4,7 +4,9 @@
 (inherited or bound) and runs the command as a *generation* with them at fds 3.. through
 ``LISTEN_*``, and with ``NOTIFY_SOCKET`` naming a private readiness socket of ours:
 
-- ``SIGHUP``: start a new generation on the same sockets; when it says ``READY=1`` (within
+- ``SIGHUP`` (or ``socket-activation reload``, or a change under ``watch``, see
+  :mod:`~socket_activation.restart.reload_channel`): start a new generation on the same
+  sockets; when it says ``READY=1`` (within
   ``ready_timeout``), send the old one ``SIGTERM`` so it drains (``SIGKILL`` after
   ``drain_timeout``). Both accept from the same kernel queue meanwhile, so nothing is refused.
   If the new one exits or times out before ``READY=1``, it is killed and the old one keeps
@@ -22,7 +24,9 @@
 
 Under systemd (``NOTIFY_SOCKET`` set for us), the supervisor is the main process: it sends
 ``READY=1`` when the first generation is ready, ``STATUS=`` on every change, and forwards the
-serving generation's ``STATUS=``, ``WATCHDOG=1`` and ``EXTEND_TIMEOUT_USEC=``.
+serving generation's ``STATUS=``, ``WATCHDOG=1`` and ``EXTEND_TIMEOUT_USEC=``. Each rollout
+speaks the ``Type=notify-reload`` protocol: ``RELOADING=1`` when it starts, ``READY=1`` once it
+is over (see :mod:`~socket_activation.restart.rollout`).
 
 :class:`Supervisor` is the loop: it turns signals, notifications, exits and deadlines into
 calls on a :class:`~socket_activation.restart.generations.Generations` (the bookkeeping: which
@@ -45,6 +49,7 @@ from ..systemd.notify import NOTIFY_SOCKET, notify
 from .generations import Event, Exited, Generations, Message, Outcome
 from .handoff import MANAGER_NOTIFY_SOCKET
 from .readiness import ReadinessSocket
+from .reload_channel import ReloadChannel
 
 __all__ = ["RESTART_BURST", "RESTART_WINDOW", "Supervisor"]
 
@@ -77,6 +82,7 @@ class Supervisor:
         restart: str = "on-failure",
         environ: Mapping[str, str] | None = None,
         log: Callable[[str], None] | None = None,
+        watch: Sequence[str | os.PathLike[str]] = (),
     ) -> None:
         env = dict(os.environ if environ is None else environ)
         self._log = log or (lambda _text: None)
@@ -106,6 +112,9 @@ class Supervisor:
         self._final: int | None = None  # the serving generation's status, once it is gone
         self._deaths: list[float] = []
         self._announced = False
+        self._reloads = ReloadChannel(
+            sockets, notify=self._notify_manager, reload=self.reload, log=self._log, watch=watch
+        )
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -125,6 +134,7 @@ class Supervisor:
                 selector.register(
                     readiness, selectors.EVENT_READ, lambda: self._on_readiness(readiness)
                 )
+                self._reloads.open(selector)
                 self._handle(self._generations.start(self._notify_socket))
                 while self._exit is None:
                     self._step(selector)
@@ -135,20 +145,25 @@ class Supervisor:
                 signal.signal(sig, handler)
             wake_r.close()
             wake_w.close()
+            self._reloads.close()
             self._generations.kill_all()
 
     def _step(self, selector: selectors.BaseSelector) -> None:
         for key, _mask in selector.select(self._timeout()):
             key.data()
+        self._reloads.step()
         self._handle(self._generations.reap())  # every step: a SIGCHLD may have been lost
         self._handle(self._generations.check_deadlines())
         self._maybe_finish()
 
     def _timeout(self) -> float:
+        waits = [_MAX_WAIT]
         deadline = self._generations.next_deadline()
-        if deadline is None:
-            return _MAX_WAIT
-        return max(0.0, min(_MAX_WAIT, deadline - time.monotonic()))
+        if deadline is not None:
+            waits.append(deadline - time.monotonic())
+        if (soon := self._reloads.timeout()) is not None:
+            waits.append(soon)
+        return max(0.0, min(waits))
 
     def _on_wake(self, wake: socket.socket) -> None:
         for signum in _read_signals(wake):
@@ -163,12 +178,13 @@ class Supervisor:
     def reload(self) -> None:
         """Roll out a new generation (what SIGHUP does)."""
         if self._generations.stopping is not None:
+            self._reloads.tracker.refuse("supervise is stopping: no new generation will start")
             return
         if self._generations.rolling_out:
             self._reload_again = True
             self._log("a rollout is in progress; another will follow it")
             return
-        self._notify_manager(f"STATUS=starting generation {self._generations.count + 1}")
+        self._reloads.tracker.started(self._generations.count + 1)  # RELOADING=1, STATUS=
         self._handle(self._generations.start(self._notify_socket))
 
     def stop(self, signum: int = signal.SIGTERM) -> None:
@@ -176,6 +192,9 @@ class Supervisor:
         if self._generations.stopping is None:
             self._log(f"stopping on {signal.Signals(signum).name}")
             self._notify_manager("STOPPING=1")
+            self._reloads.tracker.abort(
+                f"supervise is stopping ({signal.Signals(signum).name}); the reload was abandoned"
+            )
         self._generations.stop(signum)
 
     def _on_signal(self, signum: int) -> None:
@@ -203,7 +222,10 @@ class Supervisor:
 
     def _on_outcome(self, outcome: Outcome) -> None:
         gen, serving = outcome.generation, self._generations.serving
+        kept = f"; {serving} keeps serving" if serving else ""
         if outcome.result == "not-started":
+            why = f"cannot start generation {outcome.number}: {outcome.reason}{kept}"
+            self._reloads.tracker.failed(outcome.number, why)
             if serving is None:
                 self._exit = 127
             return
@@ -215,11 +237,17 @@ class Supervisor:
                 self._notify_manager(f"READY=1\nSTATUS={gen} serving")
             else:
                 self._notify_manager(f"STATUS={gen} serving")
+            assert gen is not None
+            olds = [old.pid] if old is not None else []
+            self._reloads.tracker.promoted(outcome.number, gen.pid, olds, f"{gen} serving")
         else:
-            kept = f"; {serving} keeps serving" if serving else ""
-            self._log(f"{gen} {outcome.reason} before READY=1{kept}")
+            why = f"{gen} {outcome.reason} before READY=1{kept}"
+            self._log(why)
             self._notify_manager(f"STATUS={gen} failed to start: {outcome.reason}")
-            if outcome.result == "exited" and serving is None and not self._stopping():
+            self._reloads.tracker.failed(outcome.number, why)
+            if serving is None and not self._stopping():
+                # the first generation (or the replacement of a dead one) never became ready:
+                # nothing serves, and waiting would idle forever
                 self._exit = outcome.exit_code or 1
                 return
         if self._reload_again:  # a rollout is over: the one asked for meanwhile follows
