@@ -9,6 +9,7 @@ reload would show as 1,000 of them).
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import sys
@@ -93,7 +94,7 @@ def test_a_thousand_reloads_fail_nothing_and_leak_nothing(
             f"RSS {rss_before} -> {rss_after} KiB"
         )
         # a new generation each time (pids are reused over a thousand spawns, never twice running)
-        assert all(a != b for a, b in zip(pids, pids[1:], strict=False))
+        assert all(a != b for a, b in itertools.pairwise(pids))
         assert len(load.samples) > RELOADS
         assert load.failures() == {}, sup.text()[-2000:]
         assert fds_after == fds_before, (fds_before, fds_after)
