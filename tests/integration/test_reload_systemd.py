@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -233,3 +234,49 @@ def test_a_new_generation_that_fails_makes_reload_fail(
         assert "ExecReload=" in status
     finally:
         user_manager.systemctl("stop", unit.socket_unit, unit.service, check=False)
+
+
+def test_units_generated_with_reload_command_tell_the_truth(
+    user_manager: UserManager, user_units: str, scratch: Path
+) -> None:
+    """``socket-activation units --reload command`` as written, loaded into the manager: a
+    reload succeeds with a new pid serving, a broken new generation fails it."""
+    port = free_port()
+    name = f"{user_units}-gen"
+    fault = scratch / "fault"
+    start = exec_quote(
+        sys.executable, "-m", "socket_activation", "supervise", "--ready-timeout", "3", "--",
+        sys.executable, str(APP), "--startup", "0.3", "--fault-file", str(fault),
+    )  # fmt: skip
+    units = ["units", "--name", name, "--listen", f"127.0.0.1:{port}", "--reload", "command"]
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "socket_activation", *units),
+            *("--exec", start, "--output-dir", str(user_manager.unit_dir)),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    service = (user_manager.unit_dir / f"{name}.service").read_text()
+    assert "\nType=notify\n" in service
+    assert "\nExecReload=" in service
+    user_manager.daemon_reload()
+    user_manager.systemctl("start", f"{name}.socket")
+    unit = ReloadedUnit(user_manager, name.removesuffix("-gen"), scratch, "supervise", port=port)
+    try:
+        old = unit.serving_pid()
+        user_manager.wait_for(f"{name}.service", "ActiveState", "active")
+        assert user_manager.systemctl("reload", f"{name}.service", check=False).returncode == 0
+        new = unit.serving_pid()
+        assert new != old
+        fault.write_text("exit-before-ready")
+        assert user_manager.systemctl("reload", f"{name}.service", check=False).returncode != 0
+        assert unit.serving_pid() == new
+        state = user_manager.show(f"{name}.service", "ActiveState", "StatusText")
+        assert state["ActiveState"] == "active"
+        assert "exited with status 3 before READY=1" in state["StatusText"]
+    finally:
+        user_manager.systemctl("stop", f"{name}.socket", f"{name}.service", check=False)
