@@ -85,6 +85,10 @@ class Supervisor:
         watch: Sequence[str | os.PathLike[str]] = (),
     ) -> None:
         env = dict(os.environ if environ is None else environ)
+        if watch:
+            # a .pyc records its source's mtime in whole seconds and its size: an edit within
+            # the second that keeps the size ("VALUE = 1" -> "VALUE = 2") would load stale code
+            env.setdefault("PYTHONDONTWRITEBYTECODE", "1")
         self._log = log or (lambda _text: None)
         self._generations = Generations(
             argv,

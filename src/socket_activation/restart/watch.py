@@ -127,14 +127,21 @@ class InotifyWatcher(Watcher):
             err = ctypes.get_errno()
             raise OSError(err, f"inotify_init1: {os.strerror(err)}")
         self._fd: int | None = fd
-        self._dirs: dict[int, str] = {}  # watch descriptor -> directory (or file) path
+        self._dirs: dict[int, str] = {}  # watch descriptor -> directory path
+        # a file is watched through its directory (an editor's save replaces its inode, which
+        # would end a watch on the file itself); only its own name is reported there
+        self._files: dict[str, set[str]] = {}  # directory -> file names, when not all
+        self._whole: set[str] = set()  # directories watched entirely
         try:
             for path in _existing(paths):
                 if os.path.isdir(path):
                     for directory in _directories(path):
+                        self._whole.add(directory)
                         self._watch(directory)
                 else:
-                    self._watch(path)
+                    parent = os.path.dirname(path)
+                    self._files.setdefault(parent, set()).add(os.path.basename(path))
+                    self._watch(parent)
         except BaseException:
             self.close()
             raise
@@ -183,9 +190,12 @@ class InotifyWatcher(Watcher):
                 continue
             name = os.fsdecode(raw.rstrip(b"\0"))
             path = os.path.join(base, name) if name else base
+            if base not in self._whole and name not in self._files.get(base, ()):
+                continue  # another file next to a watched one
             new_dir = mask & _IN_ISDIR and mask & (_IN_CREATE | _IN_MOVED_TO)
             if new_dir and os.path.basename(path) not in _SKIP_DIRS:
                 for directory in _directories(path):
+                    self._whole.add(directory)
                     self._watch(directory)
             if not ignored(path):
                 out.append(path)
