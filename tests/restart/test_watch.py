@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import select
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -42,15 +43,15 @@ def save(path: Path, text: str) -> None:
 
 
 @pytest.fixture(params=["inotify", "polling"])
-def tree(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path, Watcher]:
+def tree(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Path, Watcher]]:
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "app.py").write_text("A = 1\n")
     if request.param == "inotify":
         watcher: Watcher = InotifyWatcher([tmp_path])
     else:
         watcher = PollingWatcher([tmp_path], interval=0.05)
-    request.addfinalizer(watcher.close)
-    return tmp_path, watcher
+    with watcher:
+        yield tmp_path, watcher
 
 
 def test_an_edit_in_place_and_a_save_by_rename_are_seen(tree: tuple[Path, Watcher]) -> None:
@@ -88,7 +89,7 @@ def test_ignored_names() -> None:
 
 
 def test_a_missing_path_is_named(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="cannot watch '.*nothing-here'"):
+    with pytest.raises(FileNotFoundError, match=r"cannot watch '.*nothing-here'"):
         open_watcher([tmp_path / "nothing-here"])
     with pytest.raises(FileNotFoundError, match="nothing-here"):
         PollingWatcher([tmp_path / "nothing-here"])
