@@ -1,0 +1,219 @@
+"""How long does ``systemctl reload`` take, beside the new generation's own start-up?
+
+Under a real (sandboxed) systemd user manager (tests/integration/usermanager.py; needs root),
+a ``.socket`` unit and its ``Type=notify`` service run tests/support/restart_app.py
+(``--startup`` seconds of start-up work) while ``--clients`` threads make one connection per
+request. ``--reloads`` times, ``systemctl --user reload`` is timed from the call to its
+return. Scenarios, side by side:
+
+- ``supervise``: ``supervise`` + ``ExecReload=socket-activation reload`` (waits for the new
+  generation's READY=1 and for the old one to let go of the sockets);
+- ``handoff``: the app upgrades itself (``restart.handoff_control``) +
+  ``ExecReload=socket-activation reload``;
+- ``kill-hup``: ``supervise`` + ``ExecReload=kill -HUP $MAINPID``, the usual unit line, which
+  returns as soon as the signal is sent: the peer that does not tell the truth;
+- ``true``: ``ExecReload=/bin/true``: what ``systemctl reload`` itself costs (client, manager,
+  nsenter into the sandbox), subtracted in the "ours" column.
+
+"start-up" is the app's own: spawn to ``READY=1`` with the same sockets and no supervisor,
+measured ``--reloads`` times outside systemd. "stale" counts requests begun after a reload
+returned but answered by an older pid (0 means: when it returns, the new code serves).
+
+    sudo .venv/bin/python benchmarks/reload.py [--reloads 20] [--startup 0.3] [--clients 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
+
+from tests.support.load import Load  # noqa: E402
+
+from socket_activation.restart.readiness import ReadinessSocket  # noqa: E402
+from socket_activation.restart.spawn import spawn_with_sockets  # noqa: E402
+
+APP = ROOT / "tests" / "support" / "restart_app.py"
+PYTHON = sys.executable
+SCENARIOS = ("supervise", "handoff", "kill-hup", "true")
+REQUEST = b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def bare_startups(count: int, startup: float) -> list[float]:
+    """Spawn to READY=1 of the app alone on a socket of ours, *count* times, in seconds."""
+    out = []
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        env = dict(os.environ, PYTHONPATH=f"{ROOT / 'src'}:{ROOT}")
+        for _ in range(count):
+            with ReadinessSocket() as readiness:
+                env["NOTIFY_SOCKET"] = readiness.address
+                started = time.monotonic()
+                pid = spawn_with_sockets(
+                    [PYTHON, str(APP), "--startup", str(startup)], [listener.fileno()], ["web"], env
+                )
+                readiness.wait_ready(pid, 30)
+                out.append(time.monotonic() - started)
+                os.kill(pid, 15)
+                os.waitpid(pid, 0)
+    return out
+
+
+def unit_text(scenario: str, startup: float, log: Path) -> str:
+    from tests.integration.usermanager import exec_quote
+
+    app = [PYTHON, str(APP), "--startup", str(startup)]
+    supervise = [PYTHON, "-m", "socket_activation", "supervise", "--drain-timeout", "10", "--"]
+    reload_cmd = exec_quote(PYTHON, "-m", "socket_activation", "reload")
+    if scenario == "supervise":
+        start, reload_line, access = exec_quote(*supervise, *app), reload_cmd, "main"
+    elif scenario == "handoff":
+        start, reload_line, access = exec_quote(*app, "--serve-reload"), reload_cmd, "all"
+    elif scenario == "kill-hup":
+        start, reload_line, access = exec_quote(*supervise, *app), "kill -HUP $MAINPID", "main"
+    else:
+        start, reload_line, access = exec_quote(*supervise, *app), "/bin/true", "main"
+    return (
+        "[Unit]\nStartLimitIntervalSec=0\n[Service]\nType=notify\n"
+        f"NotifyAccess={access}\n"
+        f"Environment=PYTHONPATH={ROOT / 'src'}:{ROOT}\n"
+        f"StandardOutput=append:{log}\nStandardError=append:{log}\n"
+        f"ExecStart={start}\nExecReload={reload_line}\n"
+    )
+
+
+def run_scenario(
+    manager: object, scenario: str, args: argparse.Namespace, tmp: Path
+) -> dict[str, Any]:
+    from tests.integration.usermanager import UserManager
+
+    assert isinstance(manager, UserManager)
+    port = free_port()
+    name = manager.unique_name(f"bench-{scenario}")
+    log = tmp / f"{name}.log"
+    manager.write_unit(f"{name}.socket", f"[Socket]\nListenStream=127.0.0.1:{port}\n")
+    manager.write_unit(f"{name}.service", unit_text(scenario, args.startup, log))
+    manager.daemon_reload()
+    manager.systemctl("start", f"{name}.socket")
+    probe = Load(("127.0.0.1", port), clients=1)
+    try:
+        deadline = time.monotonic() + 30
+        while probe.one(REQUEST).outcome != "ok":
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{scenario}: the service never answered\n{log.read_text()}")
+            time.sleep(0.05)
+        manager.wait_for(f"{name}.service", "ActiveState", "active")
+        took: list[float] = []
+        returned: list[float] = []
+        pids_before: list[int] = []
+        failed_reloads = 0
+        with Load(("127.0.0.1", port), clients=args.clients) as load:
+            time.sleep(0.5)
+            for _ in range(args.reloads):
+                pids_before.append(probe.one(REQUEST).pid)
+                started = time.monotonic()
+                done = manager.systemctl("reload", f"{name}.service", check=False, timeout=120)
+                returned.append(time.monotonic())
+                took.append(returned[-1] - started)
+                failed_reloads += done.returncode != 0
+                time.sleep(args.interval)
+        stale = 0
+        for index, end in enumerate(returned):
+            until = returned[index + 1] - args.interval if index + 1 < len(returned) else end + 0.2
+            # began after the return, yet answered by the pid that served before the reload
+            stale += sum(
+                1 for s in load.samples if end <= s.start < until and s.pid == pids_before[index]
+            )
+        return {
+            "scenario": scenario,
+            "took": took,
+            "failed_reloads": failed_reloads,
+            "failed_requests": sum(load.failures().values()),
+            "failures": dict(load.failures()),
+            "requests": len(load.samples),
+            "stale": stale,
+        }
+    finally:
+        manager.systemctl("stop", f"{name}.socket", f"{name}.service", check=False)
+
+
+def ms(values: list[float], q: float | None = None) -> float:
+    ordered = sorted(values)
+    if q is None:
+        return statistics.median(ordered) * 1000
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reloads", type=int, default=20)
+    parser.add_argument("--startup", type=float, default=0.3)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--interval", type=float, default=0.3, help="pause between reloads")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS))
+    args = parser.parse_args()
+    from tests.integration.usermanager import UserManager, sandbox_unavailable_reason
+
+    reason = sandbox_unavailable_reason()
+    if reason:
+        print(f"cannot run: {reason}", file=sys.stderr)
+        return 2
+    startups = bare_startups(args.reloads, args.startup)
+    tmp = Path(tempfile.mkdtemp(prefix="sa-bench-reload-", dir="/tmp"))
+    results = []
+    try:
+        with UserManager.start() as manager:
+            for scenario in args.scenarios.split(","):
+                results.append(run_scenario(manager, scenario, args, tmp))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    base = ms(startups)
+    cost = next((ms(r["took"]) for r in results if r["scenario"] == "true"), 0.0)
+    print(
+        f"{args.reloads} reloads per scenario, app start-up work {args.startup:g} s, "
+        f"{args.clients} clients; systemd user manager 252; {os.cpu_count()} CPUs\n"
+        f"the app's own start-up (spawn to READY=1, no supervisor): median {base:.0f} ms, "
+        f"p95 {ms(startups, 0.95):.0f} ms\n"
+    )
+    head = (
+        f"{'scenario':<10} {'reload med':>10} {'p95':>6} {'max':>6} {'- start-up':>10} {'ours':>6} "
+        f"{'failed reloads':>14} {'requests':>9} {'failed':>6} {'stale':>6}"
+    )
+    print(head)
+    print("-" * len(head))
+    for r in results:
+        took = r["took"]
+        print(
+            f"{r['scenario']:<10} {ms(took):>8.0f}ms {ms(took, 0.95):>4.0f}ms "
+            f"{max(took) * 1000:>4.0f}ms {ms(took) - base:>+8.0f}ms "
+            f"{ms(took) - base - cost:>+4.0f}ms {r['failed_reloads']:>14} "
+            f"{r['requests']:>9} {r['failed_requests']:>6} {r['stale']:>6} {r['failures'] or ''}"
+        )
+    print(
+        "\n'- start-up': median reload time minus the app's median start-up (target: <= 100 ms"
+        " for supervise and handoff; kill-hup returns before the new code runs at all).\n"
+        "'ours': that, minus what systemctl reload costs by itself ('true' row): the time"
+        " socket-activation adds (the reload client's start, the handover)."
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
