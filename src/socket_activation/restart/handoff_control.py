@@ -19,6 +19,7 @@ import contextlib
 import os
 import select
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 from .._errors import HandoffError
@@ -61,6 +62,7 @@ class ReloadService:
                 self._handle(request)
 
     def _handle(self, request: ControlRequest) -> None:
+        started = time.monotonic()
         try:
             result = self._upgrader.upgrade()
         except HandoffError as exc:
@@ -74,8 +76,10 @@ class ReloadService:
         try:
             self._on_upgraded(result)
         finally:
+            ready_ms = (time.monotonic() - started) * 1000
             request.succeed(
-                f"process {result.pid} is ready; process {os.getpid()} stops accepting",
+                f"process {result.pid} is ready after {ready_ms:.0f} ms; "
+                f"process {os.getpid()} stops accepting",
                 pid=result.pid,
                 release={"pid": os.getpid(), "inodes": self._inodes},
             )
