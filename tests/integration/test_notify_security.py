@@ -68,7 +68,8 @@ def notify_socket_of(pid: int) -> str:
 
 def run_as(user: list[str], script: str, *args: str) -> str:
     done = subprocess.run(
-        [*user, sys.executable, "-c", script, *args],
+        # the base interpreter, stdlib only: nobody may not be able to read this checkout
+        [*user, os.path.realpath(sys.executable), "-I", "-c", script, *args],
         capture_output=True,
         text=True,
         timeout=30,
