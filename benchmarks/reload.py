@@ -30,6 +30,7 @@ import re
 import shutil
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -74,6 +75,24 @@ def bare_startups(count: int, startup: float) -> list[float]:
                 out.append(time.monotonic() - started)
                 os.kill(pid, 15)
                 os.waitpid(pid, 0)
+    return out
+
+
+def client_starts(count: int) -> list[float]:
+    """Wall time of ``socket-activation reload`` asking a pid without a control socket: what
+    starting the client costs (it fails at once)."""
+    out = []
+    env = dict(os.environ, PYTHONPATH=f"{ROOT / 'src'}:{ROOT}")
+    for _ in range(count):
+        started = time.monotonic()
+        subprocess.run(
+            [PYTHON, "-m", "socket_activation", "reload", "1"],
+            env=env,
+            capture_output=True,
+            check=False,
+            timeout=60,
+        )
+        out.append(time.monotonic() - started)
     return out
 
 
@@ -135,6 +154,7 @@ def run_scenario(
                 took.append(returned[-1] - started)
                 failed_reloads += done.returncode != 0
                 time.sleep(args.interval)
+            clients = client_starts(10) if scenario == "true" else []
         stale = 0
         for index, end in enumerate(returned):
             until = returned[index + 1] - args.interval if index + 1 < len(returned) else end + 0.2
@@ -145,6 +165,7 @@ def run_scenario(
         text = log.read_text() if log.exists() else ""
         return {
             "scenario": scenario,
+            "clients": clients,
             "ready": [float(m) / 1000 for m in re.findall(r"ready after (\d+) ms", text)],
             "release": [
                 float(m) / 1000 for m in re.findall(r"let go of the sockets (?:in )?(\d+) ms", text)
@@ -232,6 +253,12 @@ def main() -> int:
         f"({cost:.0f} ms here).\n'stale': requests begun after systemctl reload returned but "
         f"answered by the generation from before it."
     )
+    clients = next((r["clients"] for r in results if r["clients"]), [])
+    if clients:
+        print(
+            f"starting the reload client itself, under the same load: median "
+            f"{ms(clients):.0f} ms, p95 {ms(clients, 0.95):.0f} ms"
+        )
     return 0
 
 
