@@ -253,7 +253,7 @@ def main() -> int:
         f"({cost:.0f} ms here).\n'stale': requests begun after systemctl reload returned but "
         f"answered by the generation from before it."
     )
-    clients = next((r["clients"] for r in results if r["clients"]), [])
+    clients: list[float] = next((r["clients"] for r in results if r["clients"]), [])
     if clients:
         print(
             f"starting the reload client itself, under the same load: median "
