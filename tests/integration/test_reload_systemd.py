@@ -150,17 +150,23 @@ class ReloadedUnit:
 
 
 def assert_new_code_after_each_return(
-    samples: list[Sample], reloads: list[tuple[float, float, int]]
+    samples: list[Sample], first: int, reloads: list[tuple[float, float, int]]
 ) -> None:
-    """Every request begun after reload i returned (and before reload i+1 began) was answered
-    by the pid that served right after reload i."""
+    """No request begun after reload i returned was answered by a generation from before it:
+    each is answered by reload i's pid, or (if it was still waiting when reload i+1 began) a
+    later one. *first* is the pid that served before the first reload."""
+    older = {first}
     for index, (_start, end, pid) in enumerate(reloads):
+        later = {p for _s, _e, p in reloads[index:]}
+        after = [s for s in samples if s.start >= end]
+        stale = [s for s in after if s.pid in older]
+        assert not stale, f"reload {index + 1}: {len(stale)} answered by old pids: {stale[:3]}"
+        assert {s.pid for s in after} <= later
         until = reloads[index + 1][0] if index + 1 < len(reloads) else float("inf")
-        window = [s for s in samples if end <= s.start < until]
-        wrong = [s for s in window if s.pid != pid]
-        assert not wrong, (
-            f"reload {index + 1}: {len(wrong)} of {len(window)} answered by {wrong[:3]}"
-        )
+        window = [s for s in after if s.start + s.latency < until]
+        assert window, f"reload {index + 1}: no request answered before the next reload"
+        assert {s.pid for s in window} == {pid}
+        older.add(pid)
 
 
 @pytest.mark.parametrize("mode", ["supervise", "handoff"])
@@ -172,7 +178,7 @@ def test_twenty_reloads_return_when_the_new_generation_serves(
     unit = ReloadedUnit(user_manager, user_units, scratch, mode)
     unit.install()
     try:
-        previous = unit.serving_pid()
+        previous = first = unit.serving_pid()
         with Load(("127.0.0.1", unit.port), clients=4) as load:
             time.sleep(0.2)
             for _ in range(20):
@@ -187,7 +193,7 @@ def test_twenty_reloads_return_when_the_new_generation_serves(
         assert unit.show("ActiveState")["ActiveState"] == "active"
         assert len(load.samples) > 100
         assert load.failures() == {}, unit.text()
-        assert_new_code_after_each_return(load.samples, unit.reloads)
+        assert_new_code_after_each_return(load.samples, first, unit.reloads)
         if mode == "handoff":
             assert int(unit.show("MainPID")["MainPID"]) == previous
     finally:
@@ -226,10 +232,14 @@ def test_a_new_generation_that_fails_makes_reload_fail(
             if mode == "handoff":
                 assert int(state["MainPID"]) == old
             time.sleep(0.3)
+            again = time.monotonic()
             unit.reload()  # the fault was taken by the failed one: this one works
             assert unit.serving_pid() != old
         assert load.failures() == {}, unit.text()
-        assert all(s.pid == old for s in load.samples if after <= s.start < after + 0.3)
+        # begun after the failed reload and answered before the next one began
+        between = [s for s in load.samples if after <= s.start and s.start + s.latency < again]
+        assert between, "no request between the failed reload and the next"
+        assert [s for s in between if s.pid != old] == []
         status = user_manager.systemctl("status", unit.service, check=False).stdout
         assert "ExecReload=" in status
     finally:
