@@ -210,7 +210,10 @@ def main() -> int:
             for scenario in args.scenarios.split(","):
                 results.append(run_scenario(manager, scenario, args, tmp))
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if any(r["failed_requests"] or r["failed_reloads"] for r in results):
+            print(f"failures: the services' logs are kept in {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
     base = ms(startups)
     cost = next((ms(r["took"]) for r in results if r["scenario"] == "true"), 0.0)
     print(
@@ -237,6 +240,7 @@ def main() -> int:
                 "requests": str(r["requests"]),
                 "failed": str(r["failed_requests"]),
                 "stale": str(r["stale"]) if r["scenario"] != "true" else "-",
+                "failures": " ".join(f"{k}={v}" for k, v in r["failures"].items()) or "-",
             }
         )
     columns = list(rows[0])
