@@ -6,6 +6,9 @@ a ``.socket`` unit and its ``Type=notify`` service run tests/support/restart_app
 request. ``--reloads`` times, ``systemctl --user reload`` is timed from the call to its
 return. Scenarios, side by side:
 
+- ``direct``: no systemd: ``supervise`` started here, and ``socket-activation reload PID``
+  timed from its start to its exit (what the library itself costs);
+
 - ``supervise``: ``supervise`` + ``ExecReload=socket-activation reload`` (waits for the new
   generation's READY=1 and for the old one to let go of the sockets);
 - ``handoff``: the app upgrades itself (``restart.handoff_control``) +
@@ -40,14 +43,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
-from tests.support.load import Load  # noqa: E402
+from tests.support.load import Load, Sample  # noqa: E402
 
 from socket_activation.restart.readiness import ReadinessSocket  # noqa: E402
 from socket_activation.restart.spawn import spawn_with_sockets  # noqa: E402
 
 APP = ROOT / "tests" / "support" / "restart_app.py"
 PYTHON = sys.executable
-SCENARIOS = ("supervise", "handoff", "kill-hup", "true")
+SCENARIOS = ("direct", "supervise", "handoff", "kill-hup", "true")
 REQUEST = b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n"
 
 
@@ -119,6 +122,72 @@ def unit_text(scenario: str, startup: float, log: Path) -> str:
     )
 
 
+def run_direct(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    """supervise without systemd; ``socket-activation reload PID`` timed, same load."""
+    port = free_port()
+    env = dict(os.environ, PYTHONPATH=f"{ROOT / 'src'}:{ROOT}")
+    argv = [PYTHON, "-m", "socket_activation", "supervise", "--listen", f"127.0.0.1:{port}"]
+    app = [PYTHON, str(APP), "--startup", str(args.startup)]
+    log = (tmp / "direct.log").open("w")
+    sup = subprocess.Popen([*argv, "--drain-timeout", "10", "--", *app], env=env, stderr=log)
+    probe = Load(("127.0.0.1", port), clients=1)
+    took: list[float] = []
+    returned: list[float] = []
+    pids_before: list[int] = []
+    answers: list[str] = []
+    failed = 0
+    try:
+        deadline = time.monotonic() + 30
+        while probe.one(REQUEST).outcome != "ok" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with Load(("127.0.0.1", port), clients=args.clients) as load:
+            time.sleep(0.5)
+            for _ in range(args.reloads):
+                pids_before.append(probe.one(REQUEST).pid)
+                started = time.monotonic()
+                done = subprocess.run(
+                    [PYTHON, "-m", "socket_activation", "reload", str(sup.pid)],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                    timeout=120,
+                )
+                returned.append(time.monotonic())
+                took.append(returned[-1] - started)
+                answers.append(done.stdout)
+                failed += done.returncode != 0
+                time.sleep(args.interval)
+    finally:
+        sup.terminate()
+        sup.wait(30)
+        log.close()
+    text = "".join(answers)
+    return {
+        "scenario": "direct",
+        "clients": [],
+        "ready": [float(m) / 1000 for m in re.findall(r"ready after (\d+) ms", text)],
+        "release": [float(m) / 1000 for m in re.findall(r"let go of the sockets (\d+) ms", text)],
+        "took": took,
+        "failed_reloads": failed,
+        "failed_requests": sum(load.failures().values()),
+        "failures": dict(load.failures()),
+        "requests": len(load.samples),
+        "stale": count_stale(load.samples, returned, pids_before, args.interval),
+    }
+
+
+def count_stale(
+    samples: list[Sample], returned: list[float], pids_before: list[int], interval: float
+) -> int:
+    """Requests begun after reload i returned, answered by the pid that served before it."""
+    stale = 0
+    for index, end in enumerate(returned):
+        until = returned[index + 1] - interval if index + 1 < len(returned) else end + 0.2
+        stale += sum(1 for s in samples if end <= s.start < until and s.pid == pids_before[index])
+    return stale
+
+
 def run_scenario(
     manager: object, scenario: str, args: argparse.Namespace, tmp: Path
 ) -> dict[str, Any]:
@@ -155,13 +224,7 @@ def run_scenario(
                 failed_reloads += done.returncode != 0
                 time.sleep(args.interval)
             clients = client_starts(10) if scenario == "true" else []
-        stale = 0
-        for index, end in enumerate(returned):
-            until = returned[index + 1] - args.interval if index + 1 < len(returned) else end + 0.2
-            # began after the return, yet answered by the pid that served before the reload
-            stale += sum(
-                1 for s in load.samples if end <= s.start < until and s.pid == pids_before[index]
-            )
+        stale = count_stale(load.samples, returned, pids_before, args.interval)
         text = log.read_text() if log.exists() else ""
         return {
             "scenario": scenario,
@@ -208,7 +271,10 @@ def main() -> int:
     try:
         with UserManager.start() as manager:
             for scenario in args.scenarios.split(","):
-                results.append(run_scenario(manager, scenario, args, tmp))
+                if scenario == "direct":
+                    results.append(run_direct(args, tmp))
+                else:
+                    results.append(run_scenario(manager, scenario, args, tmp))
     finally:
         if any(r["failed_requests"] or r["failed_reloads"] for r in results):
             print(f"failures: the services' logs are kept in {tmp}", file=sys.stderr)
