@@ -23,7 +23,7 @@ import socket
 import time
 from dataclasses import dataclass
 
-from .._errors import SocketActivationError
+from .._errors import ReloadError
 from .control import control_address, peer_credentials
 from .release import holders
 
@@ -35,10 +35,6 @@ DEFAULT_TIMEOUT = 90.0
 _MAX_ANSWER = 65536
 # how often to look whether the old process of a handoff has closed the listening sockets
 _RELEASE_POLL = 0.005
-
-
-class ReloadError(SocketActivationError, RuntimeError):
-    """The reload failed, or its outcome could not be learnt; the message says which and why."""
 
 
 @dataclass(frozen=True, slots=True)
