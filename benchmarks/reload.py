@@ -172,6 +172,7 @@ def run_direct(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         "failed_reloads": failed,
         "failed_requests": sum(load.failures().values()),
         "failures": dict(load.failures()),
+        "failed_latencies": [x.latency for x in load.samples if x.outcome != "ok"],
         "requests": len(load.samples),
         "stale": count_stale(load.samples, returned, pids_before, args.interval),
     }
@@ -237,6 +238,8 @@ def run_scenario(
             "failed_reloads": failed_reloads,
             "failed_requests": sum(load.failures().values()),
             "failures": dict(load.failures()),
+            "failed_latencies": [x.latency for x in load.samples if x.outcome != "ok"],
+            "failed_latencies": [x.latency for x in load.samples if x.outcome != "ok"],
             "requests": len(load.samples),
             "stale": stale,
         }
@@ -306,7 +309,12 @@ def main() -> int:
                 "requests": str(r["requests"]),
                 "failed": str(r["failed_requests"]),
                 "stale": str(r["stale"]) if r["scenario"] != "true" else "-",
-                "failures": " ".join(f"{k}={v}" for k, v in r["failures"].items()) or "-",
+                "failures": " ".join(f"{k}={v}" for k, v in r["failures"].items())
+                + (
+                    f" (after {min(r['failed_latencies']):.1f}-{max(r['failed_latencies']):.1f} s)"
+                    if r["failed_latencies"]
+                    else "-"
+                ),
             }
         )
     columns = list(rows[0])
