@@ -239,7 +239,6 @@ def run_scenario(
             "failed_requests": sum(load.failures().values()),
             "failures": dict(load.failures()),
             "failed_latencies": [x.latency for x in load.samples if x.outcome != "ok"],
-            "failed_latencies": [x.latency for x in load.samples if x.outcome != "ok"],
             "requests": len(load.samples),
             "stale": stale,
         }
