@@ -91,3 +91,20 @@ def test_edits_reload_and_a_broken_edit_keeps_the_old_code_serving(
         assert {first, second, fourth} <= {s.pid for s in load.samples}
     finally:
         sup.close()
+
+
+def test_a_watch_path_that_does_not_exist_is_named(tmp_path: Path) -> None:
+    import subprocess
+
+    missing = tmp_path / "no-such-dir"
+    done = subprocess.run(
+        [sys.executable, "-m", "socket_activation", "supervise", "--listen", "127.0.0.1:0"]
+        + ["--watch", str(missing), "--", "true"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        check=False,
+    )
+    assert done.returncode == 65
+    assert f"--watch: cannot watch '{missing}': no such file or directory" in done.stderr

@@ -10,9 +10,11 @@ exit with its status. Safe as a container's PID 1. See ``socket_activation.resta
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
+from .._errors import ConfigError
 from ..restart.supervisor import Supervisor
 from ._options import (
     add_command_argument,
@@ -93,6 +95,9 @@ def _log(text: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     command = command_from_args(args, "supervise")
+    for path in args.watch:
+        if not os.path.exists(path):
+            raise ConfigError(f"cannot watch {path!r}: no such file or directory", source="--watch")
     resolution = resolve_from_args(args, nonblocking=False)
     if resolution.activated:  # otherwise the notes only say "not activated"
         for note in resolution.notes:
