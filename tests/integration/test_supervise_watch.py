@@ -98,8 +98,10 @@ def test_a_watch_path_that_does_not_exist_is_named(tmp_path: Path) -> None:
 
     missing = tmp_path / "no-such-dir"
     done = subprocess.run(
-        [sys.executable, "-m", "socket_activation", "supervise", "--listen", "127.0.0.1:0"]
-        + ["--watch", str(missing), "--", "true"],
+        [
+            *(sys.executable, "-m", "socket_activation", "supervise", "--listen", "127.0.0.1:0"),
+            *("--watch", str(missing), "--", "true"),
+        ],
         capture_output=True,
         text=True,
         timeout=30,
