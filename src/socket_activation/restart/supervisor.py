@@ -9,7 +9,8 @@
   sockets; when it says ``READY=1`` (within ``ready_timeout``), send the old one ``SIGTERM``
   so it drains (``SIGKILL`` after ``drain_timeout``). Both accept from the same kernel queue
   meanwhile, so nothing is refused. If the new one exits or times out before ``READY=1``, it
-  is killed and the old one keeps serving. A ``SIGHUP`` during a rollout is coalesced into one more rollout after it.
+  is killed and the old one keeps serving. A ``SIGHUP`` during a rollout is coalesced into
+  one more rollout after it.
 - ``ready="started"``: for programs that never send ``READY=1``, a generation counts as
   ready as soon as it is spawned (no protection against a failing start).
 - The serving generation dying unexpectedly (non-zero exit or a signal) starts a replacement
