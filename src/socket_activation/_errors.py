@@ -22,7 +22,9 @@ keeps working, and ``errno`` is kept on every ``OSError`` leaf::
     ├── NotifyMessageError(ValueError)    a notification refused before sending: the manager
     │                                     would drop it (size, NUL, fd count, bad FDNAME)
     ├── LaunchdError(OSError)             launch_activate_socket failed with an unexpected errno
-    └── HandoffError(RuntimeError)        a zero-downtime upgrade could not be completed
+    ├── HandoffError(RuntimeError)        a zero-downtime upgrade could not be completed
+    └── ReloadError(RuntimeError)         ``socket-activation reload`` failed, or learnt no
+                                          outcome; the message says which and why
 
 Grouping classes carry no builtin: only leaves do. ``ActivationError`` is both an ``OSError`` and
 a ``ValueError``, as ``io.UnsupportedOperation`` is: python-systemd raises ``OSError`` with
@@ -54,6 +56,7 @@ __all__ = [
     "LaunchdError",
     "NotifyError",
     "NotifyMessageError",
+    "ReloadError",
     "SocketActivationError",
     "UnitFileError",
     "UnixPathError",
@@ -172,6 +175,11 @@ class LaunchdError(SocketActivationError, OSError):
 
 class HandoffError(SocketActivationError, RuntimeError):
     """A zero-downtime upgrade could not be completed; the old process keeps serving."""
+
+
+class ReloadError(SocketActivationError, RuntimeError):
+    """A reload failed (the new generation did not start; the old one serves on), or its
+    outcome could not be learnt (no control socket, a squatted one, no answer in time)."""
 
 
 class NotifyMessageError(SocketActivationError, ValueError):

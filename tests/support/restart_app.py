@@ -4,7 +4,9 @@ Takes its sockets from LISTEN_FDS (or binds ``--listen`` HOST:PORT when nothing 
 ``--startup`` seconds of start-up work, says READY=1 through NOTIFY_SOCKET (handoff-aware),
 then answers every request with its pid. SIGTERM: stop accepting, finish in-flight requests
 (at most ``--drain`` seconds), exit 0 (or ``--exit-status``). With ``--upgrade-on-hup``, SIGHUP
-upgrades it in place (``socket_activation.restart.handoff``); without it SIGHUP is ignored.
+upgrades it in place (``socket_activation.restart.handoff``); without it SIGHUP is ignored. With
+``--serve-reload`` ``socket-activation reload PID`` upgrades it too (``restart.handoff_control``);
+``--notify-reload`` makes each upgrade speak the ``Type=notify-reload`` protocol.
 
 Faults for tests: ``--fault-file PATH`` holding ``exit-before-ready``, ``hang`` or
 ``crash-after-ready`` is taken (renamed away) by the first process that starts after it was
@@ -25,7 +27,8 @@ import time
 
 from socket_activation._errors import HandoffError
 from socket_activation.net.address import ListenAddress
-from socket_activation.restart.handoff import Upgrader, announce_ready
+from socket_activation.restart.handoff import HandoffResult, Upgrader, announce_ready
+from socket_activation.restart.handoff_control import serve_reload_requests
 from socket_activation.systemd.activation import systemd_activation
 
 LOG_FILE = os.environ.get("RESTART_APP_LOG")
@@ -140,6 +143,8 @@ def main() -> int:
     parser.add_argument("--exit-status", type=int, default=0, help="after a SIGTERM drain")
     parser.add_argument("--ready-timeout", type=float, default=10.0)
     parser.add_argument("--upgrade-on-hup", action="store_true")
+    parser.add_argument("--serve-reload", action="store_true")
+    parser.add_argument("--notify-reload", action="store_true")
     parser.add_argument("--fault-file")
     parser.add_argument(
         "--bind-after-startup", action="store_true", help="start-up work first, then bind"
@@ -154,7 +159,9 @@ def main() -> int:
         args.startup = 0.0
     sockets, names = take_sockets(args.listen)
     server = Server(sockets, args.drain)
-    upgrader = Upgrader(sockets, names=names, ready_timeout=args.ready_timeout)
+    upgrader = Upgrader(
+        sockets, names=names, ready_timeout=args.ready_timeout, notify_reload=args.notify_reload
+    )
     hup = threading.Event()
 
     def on_term(signum: int, frame: object) -> None:
@@ -195,7 +202,18 @@ def main() -> int:
 
     if args.upgrade_on_hup:
         threading.Thread(target=watch_hup, daemon=True).start()
+    if args.serve_reload:
+
+        def upgraded(result: HandoffResult) -> None:
+            log(f"handed over to {result.pid}")
+            server.stop.set()
+
+        service = serve_reload_requests(
+            upgrader, on_upgraded=upgraded, on_failed=lambda exc: log(str(exc))
+        )
     server.serve()
+    if args.serve_reload:
+        service.close()
     return int(args.exit_status)
 
 

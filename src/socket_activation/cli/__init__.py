@@ -16,7 +16,7 @@ from .._errors import SocketActivationError
 __all__ = ["main"]
 
 # module names under socket_activation.cli, in the order `--help` lists them
-COMMANDS: tuple[str, ...] = ("inspect", "exec", "supervise", "units", "notify", "demo")
+COMMANDS: tuple[str, ...] = ("inspect", "exec", "supervise", "reload", "units", "notify", "demo")
 
 # exit codes (sysexits.h): 64 usage, 65 bad input data, 69 unavailable, 70 software, 71 OS error
 EX_USAGE = 64
@@ -41,6 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words[:1] == ["reload"]:  # ExecReload= waits for it: skip importing every command
+        from .reload import main as reload_main
+
+        return reload_main(words[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

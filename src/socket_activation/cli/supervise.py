@@ -2,7 +2,8 @@
 
 The command runs with its sockets at fds 3.. (``LISTEN_FDS``, ``LISTEN_PID``,
 ``LISTEN_FDNAMES``) and a ``NOTIFY_SOCKET`` of ours. ``SIGHUP`` rolls out a new generation and
-stops the old one only once the new one said ``READY=1``; ``SIGTERM``/``SIGINT`` stop it and
+stops the old one only once the new one said ``READY=1`` (so does ``socket-activation reload``,
+and with ``--watch PATH`` a file change); ``SIGTERM``/``SIGINT`` stop it and
 exit with its status. Safe as a container's PID 1. See ``socket_activation.restart.supervisor``.
 ``--health``, ``--shutdown-delay`` and ``--watchdog`` (Kubernetes probes) are in ``._health``.
 """
@@ -10,9 +11,11 @@ exit with its status. Safe as a container's PID 1. See ``socket_activation.resta
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
+from .._errors import ConfigError
 from ..restart.supervisor import Supervisor
 from ._health import add_health_options, serving_health
 from ._options import (
@@ -74,6 +77,17 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="replace the serving generation when it dies (default: unless it exits 0)",
     )
     add_health_options(parser)
+    parser.add_argument(
+        "--watch",
+        metavar="PATH",
+        action="extend",
+        nargs="+",
+        default=[],
+        help=(
+            "development: reload when a file under PATH changes (inotify); an edit that breaks "
+            "start-up leaves the old generation serving; repeatable"
+        ),
+    )
     add_command_argument(parser)
     parser.set_defaults(func=run)
 
@@ -84,6 +98,9 @@ def _log(text: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     command = command_from_args(args, "supervise")
+    for path in args.watch:
+        if not os.path.exists(path):
+            raise ConfigError(f"cannot watch {path!r}: no such file or directory", source="--watch")
     resolution = resolve_from_args(args, nonblocking=False)
     if resolution.activated:  # otherwise the notes only say "not activated"
         for note in resolution.notes:
@@ -101,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
                 log=_log,
                 health=health,
                 shutdown_delay=args.shutdown_delay,
+                watch=args.watch,
             )
             return supervisor.run()
     finally:

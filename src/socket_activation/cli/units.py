@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..unitfile.render import render_plist, render_units
+from ..unitfile.render import RELOAD_MODES, render_plist, render_units
 from ._options import add_config_options, config_from_args
 
 __all__ = ["register"]
@@ -36,6 +36,16 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         metavar="COMMAND",
         help="the service's command (default: socket-activation demo)",
     )
+    parser.add_argument(
+        "--reload",
+        choices=RELOAD_MODES,
+        default="none",
+        help=(
+            "wire systemctl reload to supervise or a handoff server: 'command' "
+            "(ExecReload=socket-activation reload, any systemd; fails when the new generation "
+            "does) or 'notify-reload' (Type=notify-reload, systemd >= 253)"
+        ),
+    )
     parser.add_argument("--plist-out", action="store_true", help="print a launchd plist instead")
     parser.add_argument(
         "-o", "--output-dir", metavar="DIR", help="write the files into DIR instead of printing"
@@ -44,9 +54,13 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     parser.set_defaults(func=run_reporting)
 
 
-def _default_command() -> list[str]:
+def _own_command(verb: str) -> list[str]:
     found = shutil.which("socket-activation")
-    return [found, "demo"] if found else [sys.executable, "-m", "socket_activation", "demo"]
+    return [found, verb] if found else [sys.executable, "-m", "socket_activation", verb]
+
+
+def _default_command() -> list[str]:
+    return _own_command("demo")
 
 
 def run_reporting(args: argparse.Namespace) -> int:
@@ -77,7 +91,13 @@ def run(args: argparse.Namespace) -> int:
     if args.plist_out:
         files = {f"{args.name}.plist": render_plist(config, args.name, command).decode()}
     else:
-        files = render_units(config, args.name, shlex.join(command))
+        files = render_units(
+            config,
+            args.name,
+            shlex.join(command),
+            reload=args.reload,
+            reload_command=shlex.join(_own_command("reload")),
+        )
     if args.output_dir:
         directory = Path(args.output_dir)
         directory.mkdir(parents=True, exist_ok=True)

@@ -105,6 +105,12 @@ class Upgrader:
     (``LISTEN_FDNAMES``). *argv* defaults to ``[sys.executable, *sys.argv]`` (and
     ``sys.orig_argv`` when Python was started with options such as ``-m``); *environ* to
     ``os.environ`` (read at each upgrade).
+
+    *notify_reload* speaks the ``Type=notify-reload`` protocol to the manager around each
+    upgrade: ``RELOADING=1`` with ``MONOTONIC_USEC=`` first, then ``MAINPID=`` and ``READY=1``
+    in one message (accepted from the old main process under ``NotifyAccess=main``), or on
+    failure ``READY=1`` with ``STATUS=reload failed: ...``: released systemd has no message
+    that fails a reload, so the reason goes to the unit's status.
     """
 
     def __init__(
@@ -115,11 +121,13 @@ class Upgrader:
         argv: Sequence[str] | None = None,
         environ: Mapping[str, str] | None = None,
         ready_timeout: float = DEFAULT_READY_TIMEOUT,
+        notify_reload: bool = False,
     ) -> None:
         if len(sockets) != len(names):
             raise ValueError(f"{len(sockets)} sockets but {len(names)} names")
         if ready_timeout <= 0:
             raise ValueError(f"ready_timeout must be positive, got {ready_timeout!r}")
+        self.notify_reload = notify_reload
         self._sockets = list(sockets)
         self._names = list(names)
         self._argv = list(argv) if argv is not None else _own_argv()
@@ -128,6 +136,11 @@ class Upgrader:
         self._lock = threading.Lock()
         self._child: int | None = None
         self._done: HandoffResult | None = None
+
+    @property
+    def sockets(self) -> list[_Socket]:
+        """The sockets handed to each new process, in fd order."""
+        return list(self._sockets)
 
     @property
     def in_progress(self) -> bool:
@@ -161,6 +174,18 @@ class Upgrader:
     def _run(self) -> HandoffResult:
         environ = os.environ if self._environ is None else self._environ
         manager = environ.get(MANAGER_NOTIFY_SOCKET, environ.get(NOTIFY_SOCKET))
+        if not (self.notify_reload and manager):
+            return self._hand_over(environ, manager)
+        _tell(manager, reloading_message())
+        try:
+            return self._hand_over(environ, manager, ready=True)
+        except HandoffError as exc:
+            _tell(manager, f"READY=1\nSTATUS=reload failed: {' '.join(str(exc).split())}")
+            raise
+
+    def _hand_over(
+        self, environ: Mapping[str, str], manager: str | None, *, ready: bool = False
+    ) -> HandoffResult:
         with ReadinessSocket() as readiness:
             env = {k: v for k, v in environ.items() if k != MANAGER_NOTIFY_SOCKET}
             env[NOTIFY_SOCKET] = readiness.address
@@ -190,7 +215,8 @@ class Upgrader:
             # without MAINPID= the manager would take our exit for the service's and stop it,
             # killing the new process too: not telling it is a failed upgrade
             try:
-                notified = bool(notify(f"MAINPID={pid}", environ={NOTIFY_SOCKET: manager}))
+                message = f"MAINPID={pid}\nREADY=1" if ready else f"MAINPID={pid}"
+                notified = bool(notify(message, environ={NOTIFY_SOCKET: manager}))
             except NotifyError as exc:
                 how = _stop(pid)
                 raise HandoffError(_why(f"process {pid} is ready, but {exc}; {how}", None)) from exc
@@ -224,6 +250,19 @@ def upgrade(
 # the process-wide Upgrader behind upgrade(), created on first use
 _shared: dict[str, Upgrader] = {}
 _shared_lock = threading.Lock()
+
+
+def reloading_message() -> str:
+    """``RELOADING=1`` with ``MONOTONIC_USEC=`` now: systemd >= 257 ignores a RELOADING=1 older
+    than its reload signal (or without a timestamp) and keeps waiting."""
+    now_usec = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+    return f"RELOADING=1\nMONOTONIC_USEC={now_usec}"
+
+
+def _tell(manager: str, message: str) -> None:
+    """Best effort: a manager that cannot be told about the reload is no reason to fail it."""
+    with contextlib.suppress(NotifyError):
+        notify(message, environ={NOTIFY_SOCKET: manager})
 
 
 def _own_argv() -> list[str]:

@@ -4,11 +4,13 @@
 (inherited or bound) and runs the command as a *generation* with them at fds 3.. through
 ``LISTEN_*``, and with ``NOTIFY_SOCKET`` naming a private readiness socket of ours:
 
-- ``SIGHUP``: start a new generation on the same sockets; when it says ``READY=1`` (within
-  ``ready_timeout``), send the old one ``SIGTERM`` so it drains (``SIGKILL`` after
-  ``drain_timeout``). Both accept from the same kernel queue meanwhile, so nothing is refused.
-  If the new one exits or times out before ``READY=1``, it is killed and the old one keeps
-  serving. A ``SIGHUP`` during a rollout is coalesced into one more rollout after it.
+- ``SIGHUP`` (or ``socket-activation reload``, or a change under ``watch``, see
+  :mod:`~socket_activation.restart.reload_channel`): start a new generation on the same
+  sockets; when it says ``READY=1`` (within ``ready_timeout``), send the old one ``SIGTERM``
+  so it drains (``SIGKILL`` after ``drain_timeout``). Both accept from the same kernel queue
+  meanwhile, so nothing is refused. If the new one exits or times out before ``READY=1``, it
+  is killed and the old one keeps serving. A ``SIGHUP`` during a rollout is coalesced into
+  one more rollout after it.
 - ``ready="started"``: for programs that never send ``READY=1``, a generation counts as
   ready as soon as it is spawned (no protection against a failing start).
 - The serving generation dying unexpectedly (non-zero exit or a signal) starts a replacement
@@ -22,7 +24,9 @@
 
 Under systemd (``NOTIFY_SOCKET`` set for us), the supervisor is the main process: it sends
 ``READY=1`` when the first generation is ready, ``STATUS=`` on every change, and forwards the
-serving generation's ``STATUS=``, ``WATCHDOG=1`` and ``EXTEND_TIMEOUT_USEC=``.
+serving generation's ``STATUS=``, ``WATCHDOG=1`` and ``EXTEND_TIMEOUT_USEC=``. Each rollout
+speaks the ``Type=notify-reload`` protocol: ``RELOADING=1`` when it starts, ``READY=1`` once it
+is over (see :mod:`~socket_activation.restart.rollout`).
 
 :class:`Supervisor` is the loop: it turns signals, notifications, exits and deadlines into
 calls on a :class:`~socket_activation.restart.generations.Generations` (the bookkeeping: which
@@ -52,6 +56,7 @@ from .generations import Event, Exited, Generations, Message, Outcome
 from .handoff import MANAGER_NOTIFY_SOCKET
 from .health import Health, ShutdownDelay
 from .readiness import ReadinessSocket
+from .reload_channel import ReloadChannel
 
 __all__ = ["RESTART_BURST", "RESTART_WINDOW", "Supervisor"]
 
@@ -86,8 +91,13 @@ class Supervisor:
         log: Callable[[str], None] | None = None,
         health: Health | None = None,
         shutdown_delay: float = 0.0,
+        watch: Sequence[str | os.PathLike[str]] = (),
     ) -> None:
         env = dict(os.environ if environ is None else environ)
+        if watch:
+            # a .pyc records its source's mtime in whole seconds and its size: an edit within
+            # the second that keeps the size ("VALUE = 1" -> "VALUE = 2") would load stale code
+            env.setdefault("PYTHONDONTWRITEBYTECODE", "1")
         self._log = log or (lambda _text: None)
         self._health = health
         self._delay = ShutdownDelay(shutdown_delay)
@@ -119,6 +129,9 @@ class Supervisor:
         self._final: int | None = None  # the serving generation's status, once it is gone
         self._deaths: list[float] = []
         self._announced = False
+        self._reloads = ReloadChannel(
+            sockets, notify=self._notify_manager, reload=self.reload, log=self._log, watch=watch
+        )
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -138,6 +151,7 @@ class Supervisor:
                 selector.register(
                     readiness, selectors.EVENT_READ, lambda: self._on_readiness(readiness)
                 )
+                self._reloads.open(selector)
                 self._handle(self._generations.start(self._notify_socket))
                 self._observe()
                 while self._exit is None:
@@ -149,11 +163,13 @@ class Supervisor:
                 signal.signal(sig, handler)
             wake_r.close()
             wake_w.close()
+            self._reloads.close()
             self._generations.kill_all()
 
     def _step(self, selector: selectors.BaseSelector) -> None:
         for key, _mask in selector.select(self._timeout()):
             key.data()
+        self._reloads.step()
         self._handle(self._generations.reap())  # every step: a SIGCHLD may have been lost
         self._handle(self._generations.check_deadlines())
         if self._delay.due() and not self._stopping():
@@ -167,12 +183,15 @@ class Supervisor:
             self._health.observe(self._generations.serving, self._stopping())
 
     def _timeout(self) -> float:
+        waits = [_MAX_WAIT]
         deadline = self._generations.next_deadline()
+        if deadline is not None:
+            waits.append(deadline - time.monotonic())
         if self._delay.deadline is not None:
-            deadline = min(deadline or self._delay.deadline, self._delay.deadline)
-        if deadline is None:
-            return _MAX_WAIT
-        return max(0.0, min(_MAX_WAIT, deadline - time.monotonic()))
+            waits.append(self._delay.deadline - time.monotonic())
+        if (soon := self._reloads.timeout()) is not None:
+            waits.append(soon)
+        return max(0.0, min(waits))
 
     def _on_wake(self, wake: socket.socket) -> None:
         for signum in _read_signals(wake):
@@ -187,12 +206,13 @@ class Supervisor:
     def reload(self) -> None:
         """Roll out a new generation (what SIGHUP does)."""
         if self._generations.stopping is not None or self._delay.pending:
+            self._reloads.tracker.refuse("supervise is stopping: no new generation will start")
             return
         if self._generations.rolling_out:
             self._reload_again = True
             self._log("a rollout is in progress; another will follow it")
             return
-        self._notify_manager(f"STATUS=starting generation {self._generations.count + 1}")
+        self._reloads.tracker.started(self._generations.count + 1)  # RELOADING=1, STATUS=
         self._handle(self._generations.start(self._notify_socket))
 
     def stop(self, signum: int = signal.SIGTERM) -> None:
@@ -200,6 +220,9 @@ class Supervisor:
         if self._generations.stopping is None:
             self._log(f"stopping on {signal.Signals(signum).name}")
             self._notify_manager("STOPPING=1")
+            self._reloads.tracker.abort(
+                f"supervise is stopping ({signal.Signals(signum).name}); the reload was abandoned"
+            )
         self._generations.stop(signum)
 
     def _stop_signal(self, signum: int) -> None:
@@ -239,7 +262,10 @@ class Supervisor:
 
     def _on_outcome(self, outcome: Outcome) -> None:
         gen, serving = outcome.generation, self._generations.serving
+        kept = f"; {serving} keeps serving" if serving else ""
         if outcome.result == "not-started":
+            why = f"cannot start generation {outcome.number}: {outcome.reason}{kept}"
+            self._reloads.tracker.failed(outcome.number, why)
             if serving is None:
                 self._exit = 127
             return
@@ -251,11 +277,17 @@ class Supervisor:
                 self._notify_manager(f"READY=1\nSTATUS={gen} serving")
             else:
                 self._notify_manager(f"STATUS={gen} serving")
+            assert gen is not None
+            olds = [old.pid] if old is not None else []
+            self._reloads.tracker.promoted(outcome.number, gen.pid, olds, f"{gen} serving")
         else:
-            kept = f"; {serving} keeps serving" if serving else ""
-            self._log(f"{gen} {outcome.reason} before READY=1{kept}")
+            why = f"{gen} {outcome.reason} before READY=1{kept}"
+            self._log(why)
             self._notify_manager(f"STATUS={gen} failed to start: {outcome.reason}")
-            if outcome.result == "exited" and serving is None and not self._stopping():
+            self._reloads.tracker.failed(outcome.number, why)
+            if serving is None and not self._stopping():
+                # the first generation (or the replacement of a dead one) never became ready:
+                # nothing serves, and waiting would idle forever
                 self._exit = outcome.exit_code or 1
                 return
         if self._reload_again:  # a rollout is over: the one asked for meanwhile follows

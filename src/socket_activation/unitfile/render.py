@@ -25,7 +25,15 @@ if TYPE_CHECKING:
     from ..config import ListenSpec, ServerConfig
     from ..net.bind import BindOptions
 
-__all__ = ["SocketGroup", "render_plist", "render_service", "render_units", "socket_groups"]
+__all__ = [
+    "RELOAD_MODES",
+    "SocketGroup",
+    "reload_lines",
+    "render_plist",
+    "render_service",
+    "render_units",
+    "socket_groups",
+]
 
 _YES_NO = {True: "yes", False: "no"}
 _DEFAULT_MAX_CONNECTIONS = 64  # systemd's MaxConnections= default (R73)
@@ -75,15 +83,29 @@ def socket_groups(config: ServerConfig, name: str) -> list[SocketGroup]:
     return groups
 
 
-def render_units(config: ServerConfig, name: str, exec_start: str) -> dict[str, str]:
+def render_units(
+    config: ServerConfig,
+    name: str,
+    exec_start: str,
+    *,
+    reload: str = "none",
+    reload_command: str = "socket-activation reload",
+) -> dict[str, str]:
     """File name -> text: the ``.socket`` units, then the service (``NAME@.service`` for
-    ``Accept=yes``) running *exec_start*."""
+    ``Accept=yes``) running *exec_start*, with the *reload* wiring (:func:`reload_lines`)."""
     _check_unit_name(name)
     groups = socket_groups(config, name)
     files = {g.unit: _socket_text(g, name) for g in groups}
     accept = any(g.accept for g in groups)
     service = f"{name}@.service" if accept else f"{name}.service"
-    files[service] = render_service([g.unit for g in groups], name, exec_start, accept=accept)
+    files[service] = render_service(
+        [g.unit for g in groups],
+        name,
+        exec_start,
+        accept=accept,
+        reload=reload,
+        reload_command=reload_command,
+    )
     return files
 
 
@@ -175,10 +197,56 @@ def _seconds(value: float) -> str:
     return f"{value:g}s" if value != int(value) else f"{int(value)}s"
 
 
-def render_service(sockets: list[str], name: str, exec_start: str, *, accept: bool = False) -> str:
-    """A minimal service for *sockets* running *exec_start*."""
+# how `systemctl reload` reaches a supervise or handoff server (see reload_lines)
+RELOAD_MODES = ("none", "command", "notify-reload")
+
+
+def reload_lines(reload: str, reload_command: str) -> list[str]:
+    """The ``[Service]`` lines that wire ``systemctl reload`` to supervise or a handoff server.
+
+    ``command`` (any systemd, 252 here): ``Type=notify`` and ``ExecReload=`` running
+    *reload_command* (``socket-activation reload``), which returns once the new generation
+    serves and fails when it did not start, so ``systemctl reload`` tells the truth.
+    ``notify-reload`` (systemd >= 253): ``Type=notify-reload``; systemd sends SIGHUP and waits
+    for ``RELOADING=1`` ... ``READY=1``, but released systemd cannot be told that a reload
+    failed: ``systemctl reload`` then succeeds and only the unit's status says why.
+    """
+    if reload == "none":
+        return []
+    if reload == "command":
+        if not reload_command.strip() or "\n" in reload_command:
+            raise ConfigError(f"invalid ExecReload command {reload_command!r}", source="units")
+        return [
+            "Type=notify",
+            "# returns once the new generation serves; fails (the old one serves on) if it did not",
+            f"ExecReload={_escape(reload_command)}",
+        ]
+    if reload == "notify-reload":
+        return [
+            "# systemd >= 253: SIGHUP, then wait for RELOADING=1 and READY=1; a failed reload",
+            "# only shows in the status (use --reload command for a failing systemctl reload)",
+            "Type=notify-reload",
+        ]
+    raise ConfigError(
+        f"reload must be one of {', '.join(RELOAD_MODES)}, got {reload!r}", source="units"
+    )
+
+
+def render_service(
+    sockets: list[str],
+    name: str,
+    exec_start: str,
+    *,
+    accept: bool = False,
+    reload: str = "none",
+    reload_command: str = "socket-activation reload",
+) -> str:
+    """A minimal service for *sockets* running *exec_start*; *reload*: see :func:`reload_lines`."""
     if not exec_start.strip() or "\n" in exec_start:
         raise ConfigError(f"invalid ExecStart command {exec_start!r}", source="units")
+    if accept and reload != "none":
+        raise ConfigError("an Accept=yes instance serves one connection: nothing to reload")
+    wiring = reload_lines(reload, reload_command)
     kind = "one instance per connection" if accept else "socket-activated"
     listed = " ".join(sockets)
     note = (
@@ -195,6 +263,7 @@ def render_service(sockets: list[str], name: str, exec_start: str, *, accept: bo
             f"After={listed}",
             "",
             "[Service]",
+            *wiring,
             f"ExecStart={_escape(exec_start)}",
             "",
         ]

@@ -1,0 +1,101 @@
+"""``socket-activation reload [PID] [--timeout S]``: reload and wait for the outcome.
+
+For ``ExecReload=socket-activation reload`` (systemd sets ``$MAINPID`` for it): asks that
+``supervise`` or handoff-enabled server to roll out a new generation, waits until the new one
+serves (or failed), and exits 0, or 1 with the reason on stderr, so that ``systemctl reload``
+tells the truth. See ``socket_activation.restart.reload``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from ..restart.reload import DEFAULT_TIMEOUT, ReloadError, request_reload
+
+__all__ = ["register"]
+
+# sysexits.h EX_USAGE, as the other commands use for a missing argument
+_EX_USAGE = 64
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
+
+
+def _pid(text: str) -> int:
+    if not text.isdigit() or int(text) <= 0:
+        raise argparse.ArgumentTypeError(f"must be a process id (a positive integer), got {text!r}")
+    return int(text)
+
+
+_HELP = "reload a supervise or handoff server and wait until the new generation serves"
+_DESCRIPTION = (
+    "Ask process PID (default: $MAINPID, which systemd sets for ExecReload=) to roll out "
+    "a new generation, and wait for the outcome: exit 0 once the new generation sent "
+    "READY=1 and the old one stopped accepting, or 1 with the reason when the new one "
+    "exited, crashed or timed out first (the old one keeps serving)."
+)
+
+
+def register(sub: argparse._SubParsersAction[Any]) -> None:
+    _arguments(sub.add_parser("reload", help=_HELP, description=_DESCRIPTION))
+
+
+def main(argv: Sequence[str]) -> int:
+    """``socket-activation reload ARGS`` without building every other command's parser.
+
+    ExecReload= runs this on every reload, and the reload waits for it: importing all the
+    commands cost ~150 ms of a ~190 ms start on this machine (``cli.main`` takes this path).
+    """
+    parser = argparse.ArgumentParser(prog="socket-activation reload", description=_DESCRIPTION)
+    _arguments(parser)
+    args = parser.parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+def _arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("pid", nargs="?", type=_pid, metavar="PID", help="default: $MAINPID")
+    parser.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=DEFAULT_TIMEOUT,
+        metavar="S",
+        help=f"give up waiting after S seconds (default {DEFAULT_TIMEOUT:g}, systemd's own)",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    pid: int | None = args.pid
+    if pid is None:
+        text = os.environ.get("MAINPID", "")
+        if not text:
+            print(
+                "socket-activation reload: no PID given and $MAINPID is not set "
+                "(systemd sets it for ExecReload=)",
+                file=sys.stderr,
+            )
+            return _EX_USAGE
+        try:
+            pid = _pid(text)
+        except argparse.ArgumentTypeError as exc:
+            print(f"socket-activation reload: $MAINPID {exc}", file=sys.stderr)
+            return _EX_USAGE
+    try:
+        outcome = request_reload(pid, timeout=args.timeout)
+    except ReloadError as exc:
+        print(f"socket-activation reload: {exc}", file=sys.stderr)
+        return 1
+    print(f"socket-activation reload: {outcome.message}", flush=True)
+    return 0
