@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import require_tool
 from tests.integration.net import free_port, stop_process
 from tests.support.load import Load, Sample
 
@@ -303,6 +304,7 @@ def test_health_on_a_unix_socket_path(
 ) -> None:
     """--health /path: the probes answer over a Unix socket (curl --unix-socket); the socket
     file is removed when supervise exits."""
+    curl = require_tool("curl")
     path = tmp_path / "health.sock"
     argv = [
         sys.executable,
@@ -325,7 +327,7 @@ def test_health_on_a_unix_socket_path(
     deadline = time.monotonic() + 30
     while True:
         answer = subprocess.run(
-            ["curl", "-sS", "--max-time", "5", "--unix-socket", str(path), "http://x/readyz"],
+            [curl, "-sS", "--max-time", "5", "--unix-socket", str(path), "http://x/readyz"],
             capture_output=True,
             text=True,
             check=False,

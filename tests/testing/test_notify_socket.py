@@ -11,6 +11,7 @@ import pytest
 from socket_activation.systemd import notify as sd
 from socket_activation.systemd.fdstore import fdstore_add
 from socket_activation.testing import NotifySocket
+from tests.conftest import require_root
 
 
 def open_pipes() -> set[str]:
@@ -54,6 +55,7 @@ def test_the_cli_notify_waits_on_the_barrier_and_is_answered(notify_socket: Noti
     """``socket-activation notify --ready`` in a child (it waits with BARRIER=1, up to 5 s):
     it returns, and its READY=1 is recorded on behalf of its parent (us), as systemd-notify
     sends it, with the credentials the kernel checked."""
+    require_root()  # the kernel lets only a privileged sender claim another pid (its parent's)
     done = subprocess.run(
         [sys.executable, "-m", "socket_activation", "notify", "--ready", "--status=up"],
         capture_output=True,
