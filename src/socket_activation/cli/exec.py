@@ -18,6 +18,7 @@ from ._options import (
     add_command_argument,
     add_resolve_options,
     command_from_args,
+    expand_command,
     resolve_from_args,
 )
 
@@ -44,6 +45,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 def run(args: argparse.Namespace) -> int:
     command = command_from_args(args, "exec")
     resolution = resolve_from_args(args, nonblocking=False)
+    command = expand_command(command, resolution)
     sockets = list(resolution.sockets)
     drop_privileges(args.user, args.group)
     exec_with_sockets(command, [s.fd for s in sockets], [s.name for s in sockets], dict(os.environ))

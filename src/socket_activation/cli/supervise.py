@@ -17,6 +17,7 @@ from ._options import (
     add_command_argument,
     add_resolve_options,
     command_from_args,
+    expand_command,
     resolve_from_args,
 )
 
@@ -82,6 +83,11 @@ def _log(text: str) -> None:
 def run(args: argparse.Namespace) -> int:
     command = command_from_args(args, "supervise")
     resolution = resolve_from_args(args, nonblocking=False)
+    try:
+        command = expand_command(command, resolution)
+    except BaseException:
+        resolution.close()
+        raise
     if resolution.activated:  # otherwise the notes only say "not activated"
         for note in resolution.notes:
             _log(note)
