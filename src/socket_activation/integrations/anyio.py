@@ -1,0 +1,85 @@
+"""anyio on the resolved sockets (asyncio or trio backend): one ``SocketListener`` each.
+
+::
+
+    from socket_activation.integrations.anyio import serve
+    anyio.run(serve, handler)             # handler(stream); until SIGTERM/SIGINT
+
+:func:`open_listeners` wraps each listening socket with ``SocketListener.from_socket``
+(anyio >= 4.8; no ``bind()``, no second ``listen()``: the inherited backlog stays) in one
+``MultiListener``. :func:`serve` adds ``READY=1`` once it accepts and, on SIGTERM/SIGINT,
+``STOPPING=1``, an end to accepting (connections still queued stay in the socket for the
+next generation), and a wait for the handlers running, at most *drain_timeout* seconds,
+before they are cancelled.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Awaitable, Callable
+
+import anyio
+from anyio.abc import SocketListener, SocketStream
+from anyio.streams.stapled import MultiListener
+
+from .._resolve import Resolution
+from ._common import notify_ready, notify_stopping, stream_sockets
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..config import ServerConfig
+
+__all__ = ["open_listeners", "serve"]
+
+# Seconds the handlers running get to finish after the stop signal.
+_DRAIN_TIMEOUT = 10.0
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+Handler = Callable[[SocketStream], Awaitable[object]]
+
+
+async def open_listeners(
+    config: ServerConfig | None = None, *, resolution: Resolution | None = None
+) -> MultiListener[SocketStream]:
+    """One ``MultiListener`` over a ``SocketListener`` per listening stream socket (closing
+    it closes the sockets)."""
+    _, streams = stream_sockets(config, resolution)
+    listeners: list[SocketListener] = []
+    for resolved in streams:
+        listeners.append(await SocketListener.from_socket(resolved.socket))
+    return MultiListener(listeners)
+
+
+async def serve(
+    handler: Handler,
+    config: ServerConfig | None = None,
+    *,
+    resolution: Resolution | None = None,
+    shutdown_trigger: Callable[[], Awaitable[object]] | None = None,
+    notify: bool = True,
+    drain_timeout: float = _DRAIN_TIMEOUT,
+) -> None:
+    """Run ``handler(stream)`` for every connection until *shutdown_trigger* returns (by
+    default: SIGTERM or SIGINT), then drain (see the module docstring)."""
+    _, streams = stream_sockets(config, resolution)
+    listener = await open_listeners(resolution=Resolution(streams))
+    async with anyio.create_task_group() as handlers:
+        async with anyio.create_task_group() as accepting:
+            accepting.start_soon(listener.serve, handler, handlers)
+            await anyio.sleep(0)  # the accept loop is waiting on the sockets from here
+            if notify:
+                notify_ready(streams, "anyio")
+            try:
+                await (shutdown_trigger or _signalled)()
+            finally:
+                if notify:
+                    notify_stopping()
+                accepting.cancel_scope.cancel()
+        handlers.cancel_scope.deadline = anyio.current_time() + drain_timeout
+    await listener.aclose()
+
+
+async def _signalled() -> None:
+    with anyio.open_signal_receiver(*_STOP_SIGNALS) as received:
+        async for _ in received:
+            return

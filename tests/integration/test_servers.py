@@ -1,0 +1,335 @@
+"""More servers end to end: aiohttp, tornado, waitress, Twisted, daphne, trio, anyio; and the
+``{fd:NAME}``/``{fd}``/``{address:NAME}`` placeholders of ``exec`` and ``supervise``.
+
+Each integration serves real HTTP requests on a TCP and on a Unix socket that the real
+``systemd-socket-activate`` passed, and goes through five ``supervise`` rollouts (SIGHUP)
+under a bounded client loop with no failed request. The app is tests/integration/apps/
+serve_more.py. The placeholders are expanded for real servers (hypercorn, daphne, uvicorn)
+started by ``exec`` and by ``supervise``.
+"""
+
+from __future__ import annotations
+
+import http.client
+import importlib.util
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import require, require_tool
+from tests.integration.test_integrations import (
+    BIN,
+    PYTHONPATH,
+    WAIT,
+    Started,
+    activate,
+    free_port,
+    get_tcp,
+    get_unix,
+)
+from tests.support.load import Load
+
+pytestmark = pytest.mark.integration
+
+SERVE_MORE = str(Path(__file__).with_name("apps") / "serve_more.py")
+ROLLOUTS = 5
+
+# server name (serve_more.py's argument) -> the packages it needs
+SERVERS: dict[str, tuple[str, ...]] = {
+    "aiohttp": ("aiohttp",),
+    "tornado": ("tornado",),
+    "jupyter-style": ("tornado",),
+    "waitress": ("waitress",),
+    "twisted": ("twisted",),
+    "daphne": ("daphne",),
+    "trio": ("trio",),
+    "anyio-asyncio": ("anyio",),
+    "anyio-trio": ("anyio", "trio"),
+}
+
+
+def require_packages(*packages: str) -> None:
+    for package in packages:
+        require(
+            importlib.util.find_spec(package) is not None,
+            f"{package} is not installed (pip install socket-activation[test])",
+        )
+
+
+def server_command(name: str) -> list[str]:
+    require_packages(*SERVERS[name])
+    return [sys.executable, SERVE_MORE, name]
+
+
+@pytest.fixture
+def started() -> Iterator[Started]:
+    procs = Started()
+    yield procs
+    procs.close()
+
+
+@pytest.fixture
+def short_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="sa-", dir="/tmp"))  # Unix paths: 107 bytes at most
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def wait_log(proc: subprocess.Popen[bytes], log: Path, pattern: str) -> re.Match[str]:
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        match = re.search(pattern, log.read_text())
+        if match:
+            return match
+        assert proc.poll() is None, log.read_text()
+        time.sleep(0.05)
+    raise AssertionError(f"log never matched {pattern!r}:\n{log.read_text()}")
+
+
+# -- under systemd-socket-activate -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("server", list(SERVERS))
+def test_server_answers_on_the_tcp_socket_systemd_socket_activate_passed(
+    server: str, started: Started, tmp_path: Path
+) -> None:
+    """Requests to the activated port are answered by the server exec'd on it, from its own
+    pid (had it bound a socket of its own, they would wait on the activator's queue)."""
+    command = server_command(server)
+    port = free_port()
+    activate(started, f"127.0.0.1:{port}", command, tmp_path / "log")
+    pids = set()
+    for _ in range(3):
+        status, body = get_tcp(port)
+        assert (status, body.isdigit()) == (200, True), (body, (tmp_path / "log").read_text())
+        pids.add(body)
+    assert len(pids) == 1, pids
+
+
+@pytest.mark.parametrize("server", list(SERVERS))
+def test_server_answers_on_the_unix_socket_systemd_socket_activate_passed(
+    server: str, started: Started, short_dir: Path
+) -> None:
+    """The same servers serve an inherited Unix stream socket, and leave its file in place."""
+    command = server_command(server)
+    path = str(short_dir / "web.sock")
+    activate(started, path, command, short_dir / "log")
+    deadline = time.monotonic() + WAIT
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    for _ in range(2):
+        status, body = get_unix(path)
+        assert (status, body.isdigit()) == (200, True), (body, (short_dir / "log").read_text())
+    started.close()
+    assert os.path.exists(path), "the server unlinked a socket file it did not create"
+
+
+def test_twisted_own_systemd_endpoint_drops_the_fd_without_listen_fdnames_and_ours_serves(
+    started: Started, tmp_path: Path
+) -> None:
+    """systemd-socket-activate sets LISTEN_FDS but no LISTEN_FDNAMES without --fdname:
+    Twisted's ``systemd:`` endpoint then sees no fd at all (IndexError on index=0), where the
+    integration (which also imports Twisted's endpoints, through daphne) serves."""
+    require_packages("twisted")
+    port = free_port()
+    probe = (
+        "import os; from twisted.internet import endpoints, reactor; "
+        "print('LISTEN_FDS' in os.environ, os.environ.get('LISTEN_FDNAMES'), flush=True); "
+        "endpoints.serverFromString(reactor, 'systemd:domain=INET:index=0')"
+    )
+    log = tmp_path / "twisted.log"
+    tool = require_tool("systemd-socket-activate")
+    proc = started.start([tool, "-l", f"127.0.0.1:{port}", sys.executable, "-c", probe], log)
+    deadline = time.monotonic() + WAIT
+    while True:  # the first connection makes the activator exec the probe
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=WAIT).close()
+            break
+        except ConnectionRefusedError:
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+    assert proc.wait(WAIT) != 0
+    text = log.read_text()
+    assert "False None" in text, text  # LISTEN_FDS gone once Twisted's endpoints module loaded
+    assert "IndexError: list index out of range" in text, text
+
+    ours = free_port()
+    activate(started, f"127.0.0.1:{ours}", server_command("daphne"), tmp_path / "daphne.log")
+    status, body = get_tcp(ours)
+    assert (status, body.isdigit()) == (200, True), (tmp_path / "daphne.log").read_text()
+
+
+# -- rollouts under supervise ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("server", list(SERVERS))
+def test_server_rolls_over_five_times_under_supervise_with_no_failed_request(
+    server: str, started: Started, tmp_path: Path
+) -> None:
+    """Five SIGHUPs: each new generation says READY=1 (the integration sends it), the old one
+    drains on SIGTERM and exits; a bounded client loop sees only answers, and the answers
+    after the last rollout come from the last generation only."""
+    command = server_command(server)
+    port = free_port()
+    log = tmp_path / "log"
+    argv = [sys.executable, "-m", "socket_activation", "supervise", "-l", f"127.0.0.1:{port}"]
+    supervise = started.start([*argv, "--drain-timeout", "10", "--", *command], log)
+    wait_log(supervise, log, r"generation 1 \(pid \d+\) is ready")
+    with Load(("127.0.0.1", port), clients=4, max_requests=40_000) as load:
+        time.sleep(0.3)
+        for number in range(2, ROLLOUTS + 2):
+            os.kill(supervise.pid, signal.SIGHUP)
+            old = wait_log(
+                supervise,
+                log,
+                rf"generation {number} \(pid (\d+)\) is ready; "
+                rf"generation {number - 1} \(pid (\d+)\) is draining",
+            )
+            wait_log(supervise, log, rf"generation {number - 1} \(pid {old.group(2)}\) (exited)")
+        last = int(old.group(1))
+        settled = time.monotonic()
+        time.sleep(0.3)
+    assert load.failures() == {}, log.read_text()
+    pids = {s.pid for s in load.samples}
+    assert len(pids) >= 2, f"answers came from {pids} only"
+    assert {s.pid for s in load.samples if s.start > settled} == {last}
+    assert not re.search(r"was killed", log.read_text()), log.read_text()
+    assert started.stop(supervise) in (0, 128 + signal.SIGTERM), log.read_text()
+
+
+# -- placeholders through exec and supervise ---------------------------------------------------
+
+
+def get_with_host(port: int, host: str) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=WAIT)
+    try:
+        conn.request("GET", "/", headers={"Host": host})
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
+def serve_through(
+    verb: str, listen: list[str], command: list[str], started: Started, log: Path
+) -> subprocess.Popen[bytes]:
+    """``socket-activation VERB --listen ... -- COMMAND`` (supervise: ready once started)."""
+    argv = [sys.executable, "-m", "socket_activation", verb, *listen]
+    if verb == "supervise":
+        argv += ["--ready", "started"]
+    return started.start([*argv, "--", *command], log)
+
+
+PLACEHOLDER_ROWS = [
+    pytest.param(
+        "hypercorn", ["--bind", "fd://{fd:api}", "asgi_app:app"], "api", id="hypercorn-fd-name"
+    ),
+    pytest.param("daphne", ["--fd", "{fd:api}", "asgi_app:app"], "api", id="daphne-fd-name"),
+    pytest.param("uvicorn", ["--fd", "{fd}", "asgi_app:app"], None, id="uvicorn-fd-only-one"),
+]
+
+
+@pytest.mark.parametrize("verb", ["exec", "supervise"])
+@pytest.mark.parametrize(("program", "args", "name"), PLACEHOLDER_ROWS)
+def test_fd_placeholder_gives_a_real_server_the_fd_of_the_named_socket(  # noqa: PLR0917
+    verb: str,
+    program: str,
+    args: list[str],
+    name: str | None,
+    started: Started,
+    tmp_path: Path,
+) -> None:
+    """With two sockets ``web`` (fd 3) and ``api`` (fd 4), ``{fd:api}`` is 4: the server
+    answers on api's port. ``{fd}`` with one socket is 3."""
+    require_packages(program)
+    web, api = free_port(), free_port()
+    if name is None:
+        listen, served = ["-l", f"127.0.0.1:{web}", "--fdname", "web"], web
+    else:
+        listen = ["-l", f"127.0.0.1:{web}", "-l", f"127.0.0.1:{api}", "--fdname", "web:api"]
+        served = api
+    serve_through(verb, listen, [str(BIN / program), *args], started, tmp_path / "log")
+    status, body = get_tcp(served)
+    assert (status, body.isdigit()) == (200, True), (tmp_path / "log").read_text()
+
+
+@pytest.mark.parametrize("verb", ["exec", "supervise"])
+def test_address_placeholder_gives_a_real_server_the_resolved_address(
+    verb: str, started: Started, tmp_path: Path
+) -> None:
+    """``hypercorn --server-name {address:web}`` answers requests for that address (with the
+    port really bound) and refuses others: the placeholder became ``127.0.0.1:PORT``."""
+    require_packages("hypercorn")
+    port = free_port()
+    command = [
+        str(BIN / "hypercorn"),
+        "--bind",
+        "fd://{fd:web}",
+        "--server-name",
+        "{address:web}",
+        "asgi_app:app",
+    ]
+    listen = ["-l", f"127.0.0.1:{port}", "--fdname", "web"]
+    serve_through(verb, listen, command, started, tmp_path / "log")
+    get_tcp(port)  # waits until it serves
+    assert get_with_host(port, f"127.0.0.1:{port}") == 200
+    assert get_with_host(port, "example.invalid") != 200
+
+
+@pytest.mark.parametrize("verb", ["exec", "supervise"])
+@pytest.mark.parametrize(
+    ("arg", "message"),
+    [
+        pytest.param("{fd:nope}", r"no socket named 'nope' for \{fd:nope\}", id="unknown-name"),
+        pytest.param("{address:db}", r"no socket named 'db'", id="unknown-address"),
+        pytest.param("{port}", r"unknown placeholder \{port\}", id="unknown-field"),
+        pytest.param("${HOME}", r"write '\{\{' for a literal brace", id="unescaped-brace"),
+    ],
+)
+def test_a_bad_placeholder_is_an_error_before_the_command_starts(
+    verb: str, arg: str, message: str, tmp_path: Path
+) -> None:
+    """Exit 65 with the message naming the argument; the command never ran."""
+    marker = tmp_path / "ran"
+    argv = [sys.executable, "-m", "socket_activation", verb, "-l", "127.0.0.1:0"]
+    argv += ["--fdname", "web", "--", "sh", "-c", f"touch {marker}", arg]
+    out = subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+        env={**os.environ, "PYTHONPATH": PYTHONPATH},
+        check=False,
+    )
+    assert out.returncode == 65, out
+    assert re.search(message, out.stderr), out.stderr
+    assert repr(arg) in out.stderr
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("verb", ["exec", "supervise"])
+def test_escaped_braces_reach_the_command_as_single_braces(verb: str, tmp_path: Path) -> None:
+    """``{{fd}}`` is the literal ``{fd}``; ``{fd}`` next to it is the number."""
+    out_file = tmp_path / "argv"
+    argv = [sys.executable, "-m", "socket_activation", verb, "-l", "127.0.0.1:0"]
+    if verb == "supervise":
+        argv += ["--ready", "started", "--restart", "no"]
+    script = 'printf "%s\\n" "$@" > "$0"'
+    argv += ["--", "sh", "-c", script, str(out_file), "{{fd}}={fd}", "{{x}}"]
+    subprocess.run(
+        argv,
+        capture_output=True,
+        timeout=WAIT,
+        env={**os.environ, "PYTHONPATH": PYTHONPATH},
+        check=False,
+    )
+    assert out_file.read_text().splitlines() == ["{fd}=3", "{x}"]
