@@ -7,20 +7,24 @@
 
 ``daphne --fd 3`` serves one fd by number (``-- daphne --fd {fd:web}`` under ``exec`` or
 ``supervise`` fills it in), adopts it as ``AF_INET`` whatever it is, sends no ``READY=1``, and
-on SIGTERM stops the reactor at once, closing connections whose request has not been read
-yet. What this adds: every listening socket from :func:`socket_activation.resolve` (TCP and
-Unix, each adopted with its own family), ``READY=1`` once daphne listens, and a drain before
-the reactor stops: ``STOPPING=1``, the ports stop listening, *accept_grace* seconds for the
-connections accepted last, then up to *drain_timeout* seconds for open ones to close.
+on SIGTERM stops the reactor, whose shutdown cancels every application instance still
+running: requests in progress are never answered (measured under ``supervise`` rollouts).
+What this adds: every listening socket from :func:`socket_activation.resolve` (TCP and
+Unix, each adopted with its own family), ``READY=1`` once daphne listens, and on
+SIGTERM/SIGINT a drain *before* the reactor is stopped: ``STOPPING=1``, the ports stop
+listening, *accept_grace* seconds for the connections accepted last, then up to
+*drain_timeout* seconds for the requests in progress to finish.
 """
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable
 from typing import Any
 
 from .._resolve import Resolution, ResolvedSocket
 from ._common import notify_ready, notify_stopping, stream_sockets
+from ._stop import STOP_SIGNALS
 from .twisted import adopt, drain  # first: it reads LISTEN_* before Twisted can delete them
 
 # isort: split
@@ -75,6 +79,7 @@ class _Server(Server):  # type: ignore[misc]
             callback()
 
     def open_connections(self) -> int:
+        """The requests daphne has not finished (its ``connections`` are requests)."""
         return sum("disconnected" not in c for c in self.connections.values())
 
 
@@ -95,22 +100,32 @@ def make_server(
 
     reactor: Any = installed
     _, streams = stream_sockets(config, resolution)
-    server = _Server(application, streams, **options)
+    server = _Server(application, streams, signal_handlers=False, **options)
     if notify:
         server.on_listening.append(lambda: notify_ready(streams, "daphne"))
 
-    def before_shutdown() -> Any:
+    stopping: list[int] = []
+
+    def stop_gracefully() -> None:
+        if stopping:  # a second signal while draining: the drain is bounded already
+            return
+        stopping.append(1)
         if notify:
             notify_stopping()
-        return drain(
+        done = drain(
             server.ports,
             server.open_connections,
             reactor=reactor,
             accept_grace=accept_grace,
             drain_timeout=drain_timeout,
         )
+        done.addBoth(lambda _: reactor.stop())
 
-    reactor.addSystemEventTrigger("before", "shutdown", before_shutdown)
+    def install_stop_signals() -> None:
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, lambda _n, _f: reactor.callFromThread(stop_gracefully))
+
+    reactor.callWhenRunning(install_stop_signals)
     return server
 
 
