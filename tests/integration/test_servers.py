@@ -341,3 +341,54 @@ def test_escaped_braces_reach_the_command_as_single_braces(verb: str, tmp_path: 
         check=False,
     )
     assert out_file.read_text().splitlines() == ["{fd}=3", "{x}"]
+
+
+# -- granian: what it can take -----------------------------------------------------------------
+
+
+def test_granian_has_no_fd_option() -> None:
+    """granian (2.8.9 tested) takes no fd: ``--fd`` is an unknown option."""
+    require_packages("granian")
+    out = subprocess.run(
+        [str(BIN / "granian"), "--fd", "3", "asgi_app:app"],
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+        check=False,
+    )
+    assert out.returncode == 2, out
+    assert "No such option '--fd'" in out.stderr, out.stderr
+
+
+@pytest.mark.parametrize("where", ["tcp", "unix"])
+def test_granian_cannot_serve_the_socket_systemd_socket_activate_passed(
+    where: str, started: Started, short_dir: Path
+) -> None:
+    """Given the activated port (``--port``) or path (``--uds``), granian binds its own socket
+    and fails with EADDRINUSE: it never serves the inherited one."""
+    require_packages("granian")
+    log = short_dir / "log"
+    if where == "tcp":
+        port = free_port()
+        address, bind = f"127.0.0.1:{port}", ["--host", "127.0.0.1", "--port", str(port)]
+    else:
+        address = str(short_dir / "g.sock")
+        bind = ["--uds", address]
+    command = [str(BIN / "granian"), "--interface", "asgi", *bind, "asgi_app:app"]
+    tool = require_tool("systemd-socket-activate")
+    argv = [tool, "-E", f"PYTHONPATH={PYTHONPATH}", "-l", address, *command]
+    proc = started.start(argv, log)
+    deadline = time.monotonic() + WAIT
+    family = socket.AF_INET if where == "tcp" else socket.AF_UNIX
+    target: tuple[str, int] | str = ("127.0.0.1", port) if where == "tcp" else address
+    while True:  # the first connection makes the activator exec granian
+        try:
+            with socket.socket(family) as client:
+                client.settimeout(WAIT)
+                client.connect(target)
+            break
+        except (ConnectionRefusedError, FileNotFoundError):
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+    assert proc.wait(WAIT) != 0
+    assert "Address already in use (os error 98)" in log.read_text(), log.read_text()
