@@ -57,6 +57,14 @@ SERVERS: dict[str, tuple[str, ...]] = {
     "anyio-trio": ("anyio", "trio"),
 }
 
+# the Django and Flask recipes: served through the sockets like the servers (not rolled over:
+# the rollouts are the servers' and are tested above)
+RECIPES: dict[str, tuple[str, ...]] = {
+    "django-asgi": ("django", "daphne"),
+    "django-wsgi": ("django", "waitress"),
+    "flask": ("flask", "waitress"),
+}
+
 
 def require_packages(*packages: str) -> None:
     for package in packages:
@@ -67,7 +75,7 @@ def require_packages(*packages: str) -> None:
 
 
 def server_command(name: str) -> list[str]:
-    require_packages(*SERVERS[name])
+    require_packages(*{**SERVERS, **RECIPES}[name])
     return [sys.executable, SERVE_MORE, name]
 
 
@@ -99,7 +107,7 @@ def wait_log(proc: subprocess.Popen[bytes], log: Path, pattern: str) -> re.Match
 # -- under systemd-socket-activate -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("server", list(SERVERS))
+@pytest.mark.parametrize("server", [*SERVERS, *RECIPES])
 def test_server_answers_on_the_tcp_socket_systemd_socket_activate_passed(
     server: str, started: Started, tmp_path: Path
 ) -> None:
@@ -116,7 +124,7 @@ def test_server_answers_on_the_tcp_socket_systemd_socket_activate_passed(
     assert len(pids) == 1, pids
 
 
-@pytest.mark.parametrize("server", list(SERVERS))
+@pytest.mark.parametrize("server", [*SERVERS, *RECIPES])
 def test_server_answers_on_the_unix_socket_systemd_socket_activate_passed(
     server: str, started: Started, short_dir: Path
 ) -> None:

@@ -1,7 +1,8 @@
 """Serve a pid-answering app on the resolved sockets with one of the newer integrations.
 
 ``python serve_more.py SERVER`` with SERVER one of aiohttp, tornado, jupyter-style, waitress,
-twisted, daphne, trio, anyio-asyncio, anyio-trio. Every server answers ``/`` with its pid;
+twisted, daphne, trio, anyio-asyncio, anyio-trio; or a recipe: django-asgi (daphne),
+django-wsgi and flask (waitress). Every server answers ``/`` with its pid;
 the sockets come from ``socket_activation.resolve()``; each integration sends READY=1 once
 serving and drains on SIGTERM.
 """
@@ -130,6 +131,22 @@ def main() -> None:
         from socket_activation.integrations.trio import serve
 
         trio.run(serve, answer_trio)
+    elif which == "django-asgi":  # Django's ASGI app through the daphne helper
+        from socket_activation.integrations.daphne import run as run_daphne
+        from tests.integration.apps.django_site import asgi
+
+        run_daphne(asgi)
+    elif which in ("django-wsgi", "flask"):  # WSGI apps through the waitress helper
+        from socket_activation.integrations.waitress import serve as serve_wsgi
+
+        if which == "flask":
+            from tests.integration.apps.flask_app import app as flask_app
+
+            serve_wsgi(flask_app, threads=4)
+        else:
+            from tests.integration.apps.django_site import wsgi
+
+            serve_wsgi(wsgi, threads=4)
     elif which.startswith("anyio-"):
         import anyio
 
