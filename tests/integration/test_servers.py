@@ -177,6 +177,45 @@ def test_twisted_own_systemd_endpoint_drops_the_fd_without_listen_fdnames_and_ou
     assert (status, body.isdigit()) == (200, True), (tmp_path / "daphne.log").read_text()
 
 
+def test_daphne_fd_serves_an_activated_tcp_socket(started: Started, tmp_path: Path) -> None:
+    """``daphne --fd 3`` (no helper) serves the TCP socket systemd-socket-activate passed."""
+    require_packages("daphne")
+    port = free_port()
+    activate(
+        started,
+        f"127.0.0.1:{port}",
+        [str(BIN / "daphne"), "--fd", "3", "asgi_app:app"],
+        tmp_path / "log",
+    )
+    status, body = get_tcp(port)
+    assert (status, body.isdigit()) == (200, True), (tmp_path / "log").read_text()
+
+
+def test_daphne_fd_takes_a_unix_socket_for_a_tcp_one_and_resets_every_request(
+    started: Started, short_dir: Path
+) -> None:
+    """``daphne --fd 3`` adopts fd 3 as AF_INET whatever it is: on a Unix socket it logs a
+    TCP address and every connection is reset (the daphne helper adopts it as AF_UNIX)."""
+    require_packages("daphne")
+    path = str(short_dir / "d.sock")
+    log = short_dir / "log"
+    activate(started, path, [str(BIN / "daphne"), "--fd", "3", "asgi_app:app"], log)
+    curl = require_tool("curl")
+    deadline = time.monotonic() + WAIT
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    out = subprocess.run(
+        [curl, "-sS", "-m", str(WAIT), "--unix-socket", path, "http://localhost/"],
+        capture_output=True,
+        text=True,
+        timeout=WAIT + 5,
+        check=False,
+    )
+    assert out.returncode == 56, out  # curl: failure receiving network data
+    assert "reset by peer" in out.stderr, out.stderr
+    assert "Listening on TCP address" in log.read_text(), log.read_text()
+
+
 # -- rollouts under supervise ------------------------------------------------------------------
 
 
