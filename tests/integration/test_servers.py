@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import http.client
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -439,3 +440,59 @@ def test_granian_cannot_serve_the_socket_systemd_socket_activate_passed(
             time.sleep(0.05)
     assert proc.wait(WAIT) != 0
     assert "Address already in use (os error 98)" in log.read_text(), log.read_text()
+
+
+@pytest.mark.parametrize(
+    ("port", "expected"),
+    [
+        pytest.param(
+            "twisted",
+            {"mode": "0o666", "exists": False, "connect": "refused"},
+            id="twisted-chmods-shuts-down-and-unlinks",
+        ),
+        pytest.param(
+            "ours", {"mode": "0o600", "exists": True, "connect": "ok"}, id="ours-leaves-it-alone"
+        ),
+    ],
+)
+def test_twisted_adopted_unix_port_versus_the_integrations(
+    port: str, expected: dict[str, object], short_dir: Path
+) -> None:
+    """Twisted's adopted Unix port makes the file 0666, and on stopListening() shuts the
+    shared socket down (a connection to it is refused although this process still holds it,
+    as the next generation would) and unlinks the file. The integration's port does none of
+    that."""
+    require_packages("twisted")
+    probe = str(Path(__file__).with_name("apps") / "twisted_unix_probe.py")
+    argv = [sys.executable, "-m", "socket_activation", "exec", "-l", str(short_dir / "t.sock")]
+    out = subprocess.run(
+        [*argv, "--", sys.executable, probe, port],
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+        env={**os.environ, "PYTHONPATH": PYTHONPATH},
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.splitlines()[-1]) == expected
+
+
+def test_granian_binds_with_so_reuseport_so_two_share_a_port(
+    started: Started, tmp_path: Path
+) -> None:
+    """Two granians on one port both start and both answer: it sets SO_REUSEPORT."""
+    require_packages("granian")
+    port = free_port()
+    command = [str(BIN / "granian"), "--interface", "asgi", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--workers", "1", "asgi_app:app"]
+    first = started.start(command, tmp_path / "one.log")
+    get_tcp(port)  # the first one serves
+    second = started.start(command, tmp_path / "two.log")
+    pids: set[bytes] = set()
+    deadline = time.monotonic() + WAIT
+    while len(pids) < 2 and time.monotonic() < deadline:
+        assert second.poll() is None, (tmp_path / "two.log").read_text()
+        pids.add(get_tcp(port)[1])
+        time.sleep(0.02)
+    assert first.poll() is None
+    assert len(pids) == 2, pids
