@@ -322,11 +322,12 @@ def test_fd_placeholder_gives_a_real_server_the_fd_of_the_named_socket(  # noqa:
 
 
 @pytest.mark.parametrize("verb", ["exec", "supervise"])
+@pytest.mark.parametrize("form", ["{address:web}", "{address}"])
 def test_address_placeholder_gives_a_real_server_the_resolved_address(
-    verb: str, started: Started, tmp_path: Path
+    verb: str, form: str, started: Started, tmp_path: Path
 ) -> None:
-    """``hypercorn --server-name {address:web}`` answers requests for that address (with the
-    port really bound) and refuses others: the placeholder became ``127.0.0.1:PORT``."""
+    """``hypercorn --server-name {address:web}`` (or ``{address}``, the only socket's)
+    answers requests for that address and refuses others: it became ``127.0.0.1:PORT``."""
     require_packages("hypercorn")
     port = free_port()
     command = [
@@ -334,7 +335,7 @@ def test_address_placeholder_gives_a_real_server_the_resolved_address(
         "--bind",
         "fd://{fd:web}",
         "--server-name",
-        "{address:web}",
+        form,
         "asgi_app:app",
     ]
     listen = ["-l", f"127.0.0.1:{port}", "--fdname", "web"]
