@@ -4,6 +4,7 @@ The command runs with its sockets at fds 3.. (``LISTEN_FDS``, ``LISTEN_PID``,
 ``LISTEN_FDNAMES``) and a ``NOTIFY_SOCKET`` of ours. ``SIGHUP`` rolls out a new generation and
 stops the old one only once the new one said ``READY=1``; ``SIGTERM``/``SIGINT`` stop it and
 exit with its status. Safe as a container's PID 1. See ``socket_activation.restart.supervisor``.
+``--health``, ``--shutdown-delay`` and ``--watchdog`` (Kubernetes probes) are in ``._health``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sys
 from typing import Any
 
 from ..restart.supervisor import Supervisor
+from ._health import add_health_options, serving_health
 from ._options import (
     add_command_argument,
     add_resolve_options,
@@ -72,6 +74,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         default="on-failure",
         help="replace the serving generation when it dies (default: unless it exits 0)",
     )
+    add_health_options(parser)
     add_command_argument(parser)
     parser.set_defaults(func=run)
 
@@ -91,17 +94,20 @@ def run(args: argparse.Namespace) -> int:
     if resolution.activated:  # otherwise the notes only say "not activated"
         for note in resolution.notes:
             _log(note)
-    supervisor = Supervisor(
-        command,
-        [s.socket for s in resolution.sockets],
-        [s.name for s in resolution.sockets],
-        ready=args.ready,
-        ready_timeout=args.ready_timeout,
-        drain_timeout=args.drain_timeout,
-        restart=args.restart,
-        log=_log,
-    )
     try:
-        return supervisor.run()
+        with serving_health(args, _log) as health:
+            supervisor = Supervisor(
+                command,
+                [s.socket for s in resolution.sockets],
+                [s.name for s in resolution.sockets],
+                ready=args.ready,
+                ready_timeout=args.ready_timeout,
+                drain_timeout=args.drain_timeout,
+                restart=args.restart,
+                log=_log,
+                health=health,
+                shutdown_delay=args.shutdown_delay,
+            )
+            return supervisor.run()
     finally:
         resolution.close()

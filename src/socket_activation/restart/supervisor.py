@@ -29,6 +29,12 @@ calls on a :class:`~socket_activation.restart.generations.Generations` (the book
 generations exist and what became of each) and acts on the events those calls return: a
 rollout's :class:`~socket_activation.restart.generations.Outcome`, a generation's exit, a message
 to forward. The library never prints: progress goes to the *log* callback.
+
+With a :class:`~socket_activation.restart.health.Health` (``supervise --health``) the loop tells
+it, after every step, which generation serves and passes it the serving generation's
+notifications; a :class:`~socket_activation.restart.health.ShutdownDelay` makes the first
+``SIGTERM`` turn readiness off and holds the stop back for its seconds (reloads are refused
+meanwhile).
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ from .._errors import NotifyError
 from ..systemd.notify import NOTIFY_SOCKET, notify
 from .generations import Event, Exited, Generations, Message, Outcome
 from .handoff import MANAGER_NOTIFY_SOCKET
+from .health import Health, ShutdownDelay
 from .readiness import ReadinessSocket
 
 __all__ = ["RESTART_BURST", "RESTART_WINDOW", "Supervisor"]
@@ -77,14 +84,20 @@ class Supervisor:
         restart: str = "on-failure",
         environ: Mapping[str, str] | None = None,
         log: Callable[[str], None] | None = None,
+        health: Health | None = None,
+        shutdown_delay: float = 0.0,
     ) -> None:
         env = dict(os.environ if environ is None else environ)
         self._log = log or (lambda _text: None)
+        self._health = health
+        self._delay = ShutdownDelay(shutdown_delay)
+        child_env = {k: v for k, v in env.items() if k not in _PRIVATE_VARIABLES}
+        child_env.update(health.environment() if health else {})
         self._generations = Generations(
             argv,
             sockets,
             names,
-            {k: v for k, v in env.items() if k not in _PRIVATE_VARIABLES},
+            child_env,
             ready=ready,
             ready_timeout=ready_timeout,
             drain_timeout=drain_timeout,
@@ -126,6 +139,7 @@ class Supervisor:
                     readiness, selectors.EVENT_READ, lambda: self._on_readiness(readiness)
                 )
                 self._handle(self._generations.start(self._notify_socket))
+                self._observe()
                 while self._exit is None:
                     self._step(selector)
             return self._exit
@@ -142,10 +156,20 @@ class Supervisor:
             key.data()
         self._handle(self._generations.reap())  # every step: a SIGCHLD may have been lost
         self._handle(self._generations.check_deadlines())
+        if self._delay.due() and not self._stopping():
+            self._log(f"shutdown delay of {self._delay.seconds:g} s is over")
+            self.stop(signal.SIGTERM)
         self._maybe_finish()
+        self._observe()
+
+    def _observe(self) -> None:
+        if self._health is not None:
+            self._health.observe(self._generations.serving, self._stopping())
 
     def _timeout(self) -> float:
         deadline = self._generations.next_deadline()
+        if self._delay.deadline is not None:
+            deadline = min(deadline or self._delay.deadline, self._delay.deadline)
         if deadline is None:
             return _MAX_WAIT
         return max(0.0, min(_MAX_WAIT, deadline - time.monotonic()))
@@ -162,7 +186,7 @@ class Supervisor:
 
     def reload(self) -> None:
         """Roll out a new generation (what SIGHUP does)."""
-        if self._generations.stopping is not None:
+        if self._generations.stopping is not None or self._delay.pending:
             return
         if self._generations.rolling_out:
             self._reload_again = True
@@ -178,13 +202,23 @@ class Supervisor:
             self._notify_manager("STOPPING=1")
         self._generations.stop(signum)
 
+    def _stop_signal(self, signum: int) -> None:
+        """A stop signal; the first SIGTERM waits out a shutdown delay, serving, not ready."""
+        if self._health is not None:
+            self._health.shutting_down()
+        if signum == signal.SIGTERM and not self._stopping() and self._delay.hold():
+            self._log(f"SIGTERM: not ready; serving {self._delay.seconds:g} s more, then stopping")
+            self._notify_manager("STATUS=shutting down: not ready, serving until the delay ends")
+            return
+        self.stop(signum)
+
     def _on_signal(self, signum: int) -> None:
         if signum == signal.SIGCHLD:
             return  # every step reaps
         if signum == signal.SIGHUP:
             self.reload()
         elif signum in _STOP_SIGNALS:
-            self.stop(signum)
+            self._stop_signal(signum)
         else:
             self._generations.signal_serving(signum)
 
@@ -197,6 +231,8 @@ class Supervisor:
             elif isinstance(event, Exited):
                 self._on_exit(event)
             elif isinstance(event, Message):
+                if self._health is not None:
+                    self._health.notified(event.generation.number, event.note.fields)
                 lines = [f"{k}={v}" for k, v in event.note.fields.items() if k in _FORWARD_KEYS]
                 if lines:
                     self._notify_manager("\n".join(lines))
