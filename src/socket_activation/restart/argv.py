@@ -1,21 +1,24 @@
 """Placeholders in a command's arguments, replaced with the sockets it is given.
 
 For servers that take an fd number or an address on their command line
-(``hypercorn --bind fd://{fd:web}``, ``daphne --fd {fd:web}``, ``granian --uds {address:api}``),
-``exec`` and ``supervise`` expand, in every argument after ``--``:
+(``hypercorn --bind fd://{fd:web}``, ``daphne --fd {fd:web}``), ``exec`` and ``supervise``
+expand, in every argument after ``--``:
 
 - ``{fd:NAME}``: the fd number the socket named NAME has in the program (3, 4, ... in order);
 - ``{fd}``: the same for the only socket (an error when there are none or several);
 - ``{address:NAME}`` and ``{address}``: its resolved address, as ``inspect`` prints it
   (``127.0.0.1:8080`` with the real port when bound to port 0, ``/run/app.sock``, ``@name``);
-- ``{{`` and ``}}``: a literal ``{`` and ``}`` (as in :meth:`str.format`).
+- ``{{fd:NAME}}`` (any of the forms above with doubled braces): that text, with single braces.
 
-Any other brace is an error, as is a name no socket has or several sockets share: all of them
-are found by :func:`expand` before a program is started. Pure: values in, strings out.
+Every other brace is left as it is, so shell (``${HOME}``), Python (``-c "{'a': 1}"``), JSON
+and template arguments pass through unchanged. A placeholder that cannot be expanded (a name
+no socket has or several share, an empty name) is an error: :func:`expand` finds it before
+a program is started. Pure: values in, strings out.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from .._errors import ConfigError
@@ -24,7 +27,11 @@ from .spawn import SD_LISTEN_FDS_START
 
 __all__ = ["Slot", "expand", "slots"]
 
-_FIELDS = ("fd", "address")
+# an escaped placeholder ({{fd:web}}), or a placeholder: {fd}, {fd:NAME}, {address}, ...
+_PLACEHOLDER = re.compile(
+    r"\{\{(?P<escaped>(?:fd|address)(?::[^{}]*)?)\}\}"
+    r"|\{(?P<kind>fd|address)(?P<colon>:(?P<name>[^{}]*))?\}"
+)
 
 
 @record
@@ -47,47 +54,30 @@ def slots(names: Sequence[str], addresses: Sequence[str]) -> tuple[Slot, ...]:
 def expand(argv: Sequence[str], sockets: Sequence[Slot]) -> list[str]:
     """*argv* with every placeholder replaced; :class:`ConfigError` naming the argument
     and the placeholder for the first one that cannot be."""
-    return [_expand_one(index, arg, sockets) for index, arg in enumerate(argv)]
-
-
-def _expand_one(index: int, arg: str, sockets: Sequence[Slot]) -> str:
     out: list[str] = []
-    pos = 0
-    while pos < len(arg):
-        char = arg[pos]
-        if char in "{}" and arg.startswith(char * 2, pos):
-            out.append(char)
-            pos += 2
-        elif char == "}":
-            raise _error(index, arg, "a lone '}' (write '}}' for a literal brace)")
-        elif char == "{":
-            end = arg.find("}", pos)
-            if end < 0:
-                raise _error(index, arg, "a '{' with no '}' (write '{{' for a literal brace)")
-            out.append(_value(index, arg, arg[pos + 1 : end], sockets))
-            pos = end + 1
-        else:
-            out.append(char)
-            pos += 1
-    return "".join(out)
+    for index, arg in enumerate(argv):
+
+        def value(match: re.Match[str], index: int = index, arg: str = arg) -> str:
+            if match["escaped"] is not None:
+                return "{" + match["escaped"] + "}"
+            return _value(index, arg, match, sockets)
+
+        out.append(_PLACEHOLDER.sub(value, arg))
+    return out
 
 
-def _value(index: int, arg: str, field: str, sockets: Sequence[Slot]) -> str:
-    kind, colon, name = field.partition(":")
-    if kind not in _FIELDS or (colon and not name) or "{" in field:
-        raise _error(
-            index,
-            arg,
-            f"unknown placeholder {{{field}}} (known: {{fd:NAME}}, {{fd}}, {{address:NAME}}, "
-            "{address}; write '{{' for a literal brace)",
-        )
+def _value(index: int, arg: str, match: re.Match[str], sockets: Sequence[Slot]) -> str:
+    kind, colon, name = match["kind"], match["colon"], match["name"]
+    field = f"{kind}{colon or ''}"
     have = ", ".join(f"{s.name!r} (fd {s.fd})" for s in sockets) or "no sockets"
-    if not colon:
+    if colon is None:
         if len(sockets) != 1:
             raise _error(
                 index, arg, f"{{{kind}}} needs exactly one socket, have {have}; use {{{kind}:NAME}}"
             )
         chosen = sockets[0]
+    elif not name:
+        raise _error(index, arg, f"{{{field}}} names no socket (have: {have})")
     else:
         matches = [s for s in sockets if s.name == name]
         if not matches:
