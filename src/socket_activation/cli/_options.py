@@ -28,6 +28,7 @@ __all__ = [
     "add_resolve_options",
     "command_from_args",
     "config_from_args",
+    "expand_command",
     "resolve_from_args",
 ]
 
@@ -166,3 +167,12 @@ def command_from_args(args: argparse.Namespace, verb: str) -> list[str]:
     if not command:
         raise ConfigError(f"{verb} needs a command after '--'", source="command line")
     return command
+
+
+def expand_command(command: list[str], resolution: Resolution) -> list[str]:
+    """*command* with its ``{fd:NAME}``/``{fd}``/``{address:NAME}`` placeholders replaced for
+    the sockets it will get at fds 3.., in resolution order (see restart/argv.py)."""
+    from ..restart.argv import expand, slots
+
+    sockets = resolution.sockets
+    return expand(command, slots([s.name for s in sockets], [s.address for s in sockets]))

@@ -22,6 +22,7 @@ from ._options import (
     add_command_argument,
     add_resolve_options,
     command_from_args,
+    expand_command,
     resolve_from_args,
 )
 
@@ -48,6 +49,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 def run(args: argparse.Namespace) -> int:
     command = command_from_args(args, "exec")
     resolution = resolve_from_args(args, nonblocking=False)
+    command = expand_command(command, resolution)
     sockets = list(resolution.sockets)
     drop_privileges(args.user, args.group)
     return exec_program(command, sockets, resolution, dict(os.environ))

@@ -22,6 +22,7 @@ from ._options import (
     add_command_argument,
     add_resolve_options,
     command_from_args,
+    expand_command,
     resolve_from_args,
 )
 
@@ -102,6 +103,11 @@ def run(args: argparse.Namespace) -> int:
         if not os.path.exists(path):
             raise ConfigError(f"cannot watch {path!r}: no such file or directory", source="--watch")
     resolution = resolve_from_args(args, nonblocking=False)
+    try:
+        command = expand_command(command, resolution)
+    except BaseException:
+        resolution.close()
+        raise
     if resolution.activated:  # otherwise the notes only say "not activated"
         for note in resolution.notes:
             _log(note)
