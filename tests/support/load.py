@@ -8,6 +8,7 @@ EPIPE, or the connection closed without a response) or ``other`` (timeouts, bad 
 from __future__ import annotations
 
 import socket
+import struct
 import threading
 import time
 from collections import Counter
@@ -93,6 +94,7 @@ class Load:
                 data = b""
                 while chunk := sock.recv(65536):
                     data += chunk
+                _close_without_time_wait(sock)
             if not data:
                 outcome = "reset"
             elif data.startswith(b"HTTP/1.") and b" 200 " in data.split(b"\r\n", 1)[0]:
@@ -108,3 +110,16 @@ class Load:
         except OSError:
             outcome = "other"
         return Sample(started, time.monotonic() - started, outcome, pid)
+
+
+# The server closes first (HTTP/1.0), so without this its side of every connection would sit in
+# TIME_WAIT; a later SYN from a reused client port then meets that TIME_WAIT socket, which
+# answers with an ACK instead of a SYN-ACK (per-connection timestamp offsets defeat the PAWS
+# check), and the client retries only after the 1 s SYN timeout: whole-second stalls that look
+# like the server's fault. An RST after the whole answer was read ends the server's side at once.
+_LINGER_ZERO = struct.pack("ii", 1, 0)
+
+
+def _close_without_time_wait(sock: socket.socket) -> None:
+    if sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ZERO)

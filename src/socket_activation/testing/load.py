@@ -16,6 +16,7 @@ answer; for HTTP, a status below 500). Outcomes: ``refused`` (ECONNREFUSED: nobo
 from __future__ import annotations
 
 import socket
+import struct
 import threading
 import time
 from collections import Counter
@@ -30,6 +31,7 @@ __all__ = ["LoadResult", "Request", "measure_load", "restart_under_load"]
 
 OUTCOMES = ("ok", "refused", "reset", "timeout", "bad")
 _GET = b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n"
+_LINGER_ZERO = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends an RST
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +240,12 @@ class _Load:
                 answer = b""
                 while chunk := sock.recv(65536):
                     answer += chunk
+                if sock.family != socket.AF_UNIX:
+                    # The server closed first, so its side would wait in TIME_WAIT; a later
+                    # SYN from a reused port meets it, gets an ACK instead of a SYN-ACK and is
+                    # retried only after 1 s: stalls that are the load's, not the server's. An
+                    # RST after the whole answer was read ends the server's side at once.
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ZERO)
             outcome = "reset" if not answer else "ok" if self.check(answer) else "bad"
         except ConnectionRefusedError:
             outcome = "refused"
