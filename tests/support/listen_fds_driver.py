@@ -88,6 +88,7 @@ def _run(case: dict[str, Any], impl: str) -> dict[str, Any]:
         os.environ.pop(name, None)
     for name, value in case["env"].items():
         os.environ[name] = _substitute(value)
+    given = {name: os.environ.get(name) for name in VARIABLES}
     with_names = case["func"] == "with_names"
     report: dict[str, Any] = {"result": None, "errno": None}
     try:
@@ -115,6 +116,7 @@ def _run(case: dict[str, Any], impl: str) -> dict[str, Any]:
     }
     report["py_env"] = {name: os.environ.get(name) for name in VARIABLES}
     report["pid"] = os.getpid()
+    report["given"] = given
     return report
 
 
