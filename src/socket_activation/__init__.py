@@ -27,6 +27,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "LaunchdError",
         "NotifyError",
         "NotifyMessageError",
+        "ReloadError",
         "SocketActivationError",
         "UnitFileError",
         "UnixPathError",
@@ -76,6 +77,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ".launchd.activation": ("LaunchdActivation", "launch_activate_socket", "launchd_activation"),
     ".restart.handoff": ("HandoffResult", "Upgrader", "announce_ready", "upgrade"),
     ".restart.supervisor": ("Supervisor",),
+    ".restart.reload": ("ReloadOutcome", "request_reload"),
+    ".restart.handoff_control": ("ReloadService", "serve_reload_requests"),
 }
 
 # name -> defining module: the table above, turned around once at import (a few µs)

@@ -12,6 +12,7 @@ from ._errors import (
     LaunchdError,
     NotifyError,
     NotifyMessageError,
+    ReloadError,
     SocketActivationError,
     UnitFileError,
     UnixPathError,
@@ -88,6 +89,14 @@ from .restart.handoff import (
 from .restart.supervisor import (
     Supervisor,
 )
+from .restart.reload import (
+    ReloadOutcome,
+    request_reload,
+)
+from .restart.handoff_control import (
+    ReloadService,
+    serve_reload_requests,
+)
 
 __version__: str
 _EXPORTS: dict[str, tuple[str, ...]]
@@ -104,6 +113,7 @@ __all__ = [
     "LaunchdError",
     "NotifyError",
     "NotifyMessageError",
+    "ReloadError",
     "SocketActivationError",
     "UnitFileError",
     "UnixPathError",
@@ -155,4 +165,8 @@ __all__ = [
     "announce_ready",
     "upgrade",
     "Supervisor",
+    "ReloadOutcome",
+    "request_reload",
+    "ReloadService",
+    "serve_reload_requests",
 ]
