@@ -3,27 +3,28 @@
 The inverse of the unit and plist sources: loading the generated text back gives the same
 sockets, in the same order, with the same names and options (the round-trip tests hold it).
 
-systemd gives every socket of one ``.socket`` unit the same name and options, so consecutive
-sockets that share them go in one unit, and each change starts another (``NAME.socket``,
-``NAME-2.socket``, …), all with ``Service=NAME.service``; the service ``Requires=`` and orders
-``After=`` them, in the config's order. Values are written as systemd reads them: every option
-explicit (the effective value, with the config's defaults filled in), ``%`` doubled.
+This module puts the systemd units together (:func:`render_units`) and is where callers import
+every rendering name from; the parts live next to it, one job each:
+
+- :mod:`.socket_unit`: the ``.socket`` units (:func:`socket_groups`, :class:`SocketGroup`);
+- :mod:`.service_unit`: the service and its reload wiring (:func:`render_service`,
+  :func:`reload_lines`, ``RELOAD_MODES``);
+- :mod:`.launchd_plist`: the launchd plist (:func:`render_plist`).
 
 Pure: returns text (and plist bytes), writes nothing.
 """
 
 from __future__ import annotations
 
-import plistlib
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .._errors import ConfigError
-from ..net.address import AddressKind, ListenAddress
+from .launchd_plist import render_plist
+from .service_unit import RELOAD_MODES, reload_lines, render_service
+from .socket_unit import SocketGroup, render_socket, socket_groups
 
 if TYPE_CHECKING:
-    from ..config import ListenSpec, ServerConfig
-    from ..net.bind import BindOptions
+    from ..config import ServerConfig
 
 __all__ = [
     "RELOAD_MODES",
@@ -34,53 +35,6 @@ __all__ = [
     "render_units",
     "socket_groups",
 ]
-
-_YES_NO = {True: "yes", False: "no"}
-_DEFAULT_MAX_CONNECTIONS = 64  # systemd's MaxConnections= default (R73)
-
-
-@dataclass(frozen=True)
-class SocketGroup:
-    """Consecutive sockets sharing a name and options: one ``.socket`` unit."""
-
-    unit: str
-    name: str | None
-    options: BindOptions
-    accept: bool
-    addresses: tuple[ListenAddress, ...]
-    max_connections: int = 64
-
-
-def socket_groups(config: ServerConfig, name: str) -> list[SocketGroup]:
-    """The ``.socket`` units that describe *config*'s sockets, for a service called *name*."""
-    groups: list[SocketGroup] = []
-    for spec in config.listen_specs():
-        options = spec.bind_options(config)
-        last = groups[-1] if groups else None
-        key = (spec.name, options, spec.accept, spec.max_connections)
-        if last and (last.name, last.options, last.accept, last.max_connections) == key:
-            groups[-1] = SocketGroup(
-                last.unit,
-                last.name,
-                options,
-                spec.accept,
-                (*last.addresses, spec.address),
-                spec.max_connections,
-            )
-            continue
-        unit = f"{name}.socket" if not groups else f"{name}-{len(groups) + 1}.socket"
-        groups.append(
-            SocketGroup(
-                unit, spec.name, options, spec.accept, (spec.address,), spec.max_connections
-            )
-        )
-    if any(g.accept for g in groups) and len(groups) > 1:
-        raise ConfigError(
-            "Accept=yes sockets need one socket unit per template service; "
-            "give every socket the same name and options, or render them separately",
-            source="units",
-        )
-    return groups
 
 
 def render_units(
@@ -95,7 +49,7 @@ def render_units(
     ``Accept=yes``) running *exec_start*, with the *reload* wiring (:func:`reload_lines`)."""
     _check_unit_name(name)
     groups = socket_groups(config, name)
-    files = {g.unit: _socket_text(g, name) for g in groups}
+    files = {g.unit: render_socket(g, name) for g in groups}
     accept = any(g.accept for g in groups)
     service = f"{name}@.service" if accept else f"{name}.service"
     files[service] = render_service(
@@ -113,206 +67,3 @@ def _check_unit_name(name: str) -> None:
     allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:_.-")
     if not name or len(name) > 240 or not set(name) <= allowed:
         raise ConfigError(f"invalid unit name {name!r}: use letters, digits, ':', '_', '.', '-'")
-
-
-def _escape(value: str) -> str:
-    """A value systemd reads back as *value*: specifier '%' doubled."""
-    return value.replace("%", "%%")
-
-
-def _listen_value(address: ListenAddress) -> str:
-    if address.is_inet and address.host is not None:
-        import ipaddress
-
-        try:
-            ipaddress.ip_address(address.host)
-        except ValueError:
-            raise ConfigError(
-                f"systemd needs a literal IP address, got {str(address)!r}", source="units"
-            ) from None
-    if address.is_inet and address.port == 0:
-        raise ConfigError(f"systemd cannot listen on port 0: {str(address)!r}", source="units")
-    return _escape(address.body)
-
-
-def _socket_text(group: SocketGroup, service: str) -> str:
-    o = group.options
-    lines = [
-        "[Unit]",
-        f"Description=Sockets of {service} (generated by socket-activation)",
-        "",
-        "[Socket]",
-    ]
-    lines += [f"{a.transport.directive}={_listen_value(a)}" for a in group.addresses]
-    if group.name is not None:
-        lines.append(f"FileDescriptorName={_escape(group.name)}")
-    lines += [
-        f"Backlog={o.backlog}",
-        f"SocketMode={o.socket_mode:04o}",
-        f"BindIPv6Only={o.bind_ipv6_only}",
-    ]
-    if o.directory_mode is not None:
-        lines.append(f"DirectoryMode={o.directory_mode:04o}")
-    flags = (
-        ("ReusePort", o.reuse_port),
-        ("FreeBind", o.free_bind),
-        ("Transparent", o.transparent),
-        ("PassCredentials", o.pass_credentials),
-        ("Broadcast", o.broadcast),
-        ("PassSecurity", o.pass_security),
-        ("PassPacketInfo", o.pass_packet_info),
-        ("Accept", group.accept),
-    )
-    lines += [f"{key}=yes" for key, on in flags if on]
-    if group.accept and group.max_connections != _DEFAULT_MAX_CONNECTIONS:
-        lines.append(f"MaxConnections={group.max_connections}")
-    for key, maybe in (("KeepAlive", o.keep_alive), ("NoDelay", o.no_delay)):
-        if maybe is not None:
-            lines.append(f"{key}={_YES_NO[maybe]}")
-    values: tuple[tuple[str, object], ...] = (
-        ("ReceiveBuffer", o.receive_buffer),
-        ("SendBuffer", o.send_buffer),
-        ("BindToDevice", o.bind_to_device),
-        ("SocketUser", o.socket_user and _escape(o.socket_user)),
-        ("SocketGroup", o.socket_group and _escape(o.socket_group)),
-        ("DeferAcceptSec", o.defer_accept and _seconds(o.defer_accept)),
-        ("KeepAliveTimeSec", o.keep_alive_time and _seconds(o.keep_alive_time)),
-        ("KeepAliveIntervalSec", o.keep_alive_interval and _seconds(o.keep_alive_interval)),
-        ("KeepAliveProbes", o.keep_alive_probes or None),
-        ("Priority", o.priority),
-        ("Mark", o.mark),
-        ("IPTOS", o.ip_tos),
-        ("IPTTL", o.ip_ttl),
-        ("Timestamping", o.timestamping if o.timestamping != "off" else None),
-        ("TCPCongestion", o.tcp_congestion),
-    )
-    lines += [f"{key}={value}" for key, value in values if value is not None]
-    if group.unit != f"{service}.socket" and not group.accept:
-        lines.append(f"Service={service}.service")
-    lines += ["", "[Install]", "WantedBy=sockets.target", ""]
-    return "\n".join(lines)
-
-
-def _seconds(value: float) -> str:
-    return f"{value:g}s" if value != int(value) else f"{int(value)}s"
-
-
-# how `systemctl reload` reaches a supervise or handoff server (see reload_lines)
-RELOAD_MODES = ("none", "command", "notify-reload")
-
-
-def reload_lines(reload: str, reload_command: str) -> list[str]:
-    """The ``[Service]`` lines that wire ``systemctl reload`` to supervise or a handoff server.
-
-    ``command`` (any systemd, 252 here): ``Type=notify`` and ``ExecReload=`` running
-    *reload_command* (``socket-activation reload``), which returns once the new generation
-    serves and fails when it did not start, so ``systemctl reload`` tells the truth.
-    ``notify-reload`` (systemd >= 253): ``Type=notify-reload``; systemd sends SIGHUP and waits
-    for ``RELOADING=1`` ... ``READY=1``, but released systemd cannot be told that a reload
-    failed: ``systemctl reload`` then succeeds and only the unit's status says why.
-    """
-    if reload == "none":
-        return []
-    if reload == "command":
-        if not reload_command.strip() or "\n" in reload_command:
-            raise ConfigError(f"invalid ExecReload command {reload_command!r}", source="units")
-        return [
-            "Type=notify",
-            "# returns once the new generation serves; fails (the old one serves on) if it did not",
-            f"ExecReload={_escape(reload_command)}",
-        ]
-    if reload == "notify-reload":
-        return [
-            "# systemd >= 253: SIGHUP, then wait for RELOADING=1 and READY=1; a failed reload",
-            "# only shows in the status (use --reload command for a failing systemctl reload)",
-            "Type=notify-reload",
-        ]
-    raise ConfigError(
-        f"reload must be one of {', '.join(RELOAD_MODES)}, got {reload!r}", source="units"
-    )
-
-
-def render_service(
-    sockets: list[str],
-    name: str,
-    exec_start: str,
-    *,
-    accept: bool = False,
-    reload: str = "none",
-    reload_command: str = "socket-activation reload",
-) -> str:
-    """A minimal service for *sockets* running *exec_start*; *reload*: see :func:`reload_lines`."""
-    if not exec_start.strip() or "\n" in exec_start:
-        raise ConfigError(f"invalid ExecStart command {exec_start!r}", source="units")
-    if accept and reload != "none":
-        raise ConfigError("an Accept=yes instance serves one connection: nothing to reload")
-    wiring = reload_lines(reload, reload_command)
-    kind = "one instance per connection" if accept else "socket-activated"
-    listed = " ".join(sockets)
-    note = (
-        ["# systemd does not order fds across socket units (systemd.socket(5)): match them by name"]
-        if len(sockets) > 1
-        else []
-    )
-    return "\n".join(
-        [
-            *note,
-            "[Unit]",
-            f"Description={name}, {kind} (generated by socket-activation)",
-            f"Requires={listed}",
-            f"After={listed}",
-            "",
-            "[Service]",
-            *wiring,
-            f"ExecStart={_escape(exec_start)}",
-            "",
-        ]
-    )
-
-
-def render_plist(
-    config: ServerConfig, label: str, program_arguments: list[str] | None = None
-) -> bytes:
-    """A launchd plist (XML) whose ``Sockets`` describe *config*; socket keys are the names
-    (``Listeners`` for unnamed sockets), several sockets of one name become an array."""
-    sockets: dict[str, list[dict[str, Any]]] = {}
-    for spec in config.listen_specs():
-        sockets.setdefault(spec.name or "Listeners", []).append(_plist_socket(spec, config))
-    document: dict[str, Any] = {
-        "Label": label,
-        "ProgramArguments": program_arguments or ["socket-activation", "demo"],
-        "EnvironmentVariables": {"SOCKET_ACTIVATION_LAUNCHD_NAMES": " ".join(sockets)},
-        "Sockets": {k: v[0] if len(v) == 1 else v for k, v in sockets.items()},
-        "RunAtLoad": False,
-    }
-    return plistlib.dumps(document, sort_keys=False)
-
-
-def _plist_socket(spec: ListenSpec, config: ServerConfig) -> dict[str, Any]:
-    address = spec.address
-    entry: dict[str, Any] = {
-        "SockType": {"stream": "stream", "datagram": "dgram", "seqpacket": "seqpacket"}[
-            address.transport.value
-        ]
-    }
-    if address.kind is AddressKind.UNIX:
-        options = spec.bind_options(config)
-        entry["SockPathName"] = address.path
-        entry["SockPathMode"] = options.socket_mode  # plist integers are decimal (R102)
-        for key, owner in (
-            ("SockPathOwner", options.socket_user),
-            ("SockPathGroup", options.socket_group),
-        ):
-            if owner:  # launchd takes a uid/gid number or a name
-                entry[key] = int(owner) if owner.isdigit() else owner
-        return entry
-    if not address.is_inet:
-        raise ConfigError(
-            f"launchd has no {address.kind.value} sockets: {str(address)!r}", source="plist"
-        )
-    if address.host is not None:
-        entry["SockNodeName"] = address.host
-    elif spec.bind_ipv6_only == "ipv6-only":
-        entry["SockFamily"] = "IPv6"
-    entry["SockServiceName"] = str(address.port)
-    return entry
