@@ -45,3 +45,39 @@ def test_replace_copies_with_changes() -> None:
     q = replace(p, y=9)
     assert (q.x, q.y, q.label) == (1, 9, "p")
     assert p.y == 2
+
+
+def _fresh_class() -> type[Point]:
+    @record
+    class Fresh:
+        x: int
+        y: int = 2
+        label: str = "p"
+
+    return Fresh  # type: ignore[return-value]
+
+
+def _binds_like_a_dataclass(cls: type[Point]) -> None:
+    assert cls(1) == cls(x=1, y=2, label="p")
+    assert (cls(1, 3, label="q").y, cls(1, 3, label="q").label) == (3, "q")
+    assert cls(label="z", x=0).label == "z"
+    with pytest.raises(TypeError):
+        cls()  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        cls(1, z=3)  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        cls(1, x=1)  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        cls(1, 2, "a", 4)  # type: ignore[call-arg]
+
+
+def test_the_generic_and_the_compiled_init_bind_alike() -> None:
+    """A record starts with a generic __init__ (no compile on a short start-up) and gets the
+    compiled one after enough instances; both bind arguments like a dataclass's __init__."""
+    cls = _fresh_class()
+    generic = cls.__init__
+    _binds_like_a_dataclass(cls)
+    for _ in range(100):
+        cls(0)
+    assert cls.__init__ is not generic, "specialised after many instances"
+    _binds_like_a_dataclass(cls)
