@@ -12,6 +12,8 @@ import argparse
 import sys
 from typing import Any
 
+from .._errors import ConfigError
+from .._resolution import Resolution
 from ..restart.supervisor import Supervisor
 from ._options import (
     add_command_argument,
@@ -71,6 +73,17 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         default="on-failure",
         help="replace the serving generation when it dies (default: unless it exits 0)",
     )
+    parser.add_argument(
+        "--exit-idle-time",
+        type=_seconds,
+        default=None,
+        metavar="S",
+        help=(
+            "exit 0 (after STOPPING=1 and a drain) once no connection has been open or queued "
+            "for S seconds, as the kernel sees it; the service manager keeps the sockets and "
+            "starts the service again on the next connection (needs inherited sockets)"
+        ),
+    )
     add_command_argument(parser)
     parser.set_defaults(func=run)
 
@@ -85,7 +98,26 @@ def run(args: argparse.Namespace) -> int:
     if resolution.activated:  # otherwise the notes only say "not activated"
         for note in resolution.notes:
             _log(note)
-    supervisor = Supervisor(
+    elif args.exit_idle_time is not None:
+        resolution.close()
+        raise ConfigError(
+            "needs sockets a service manager holds (LISTEN_FDS from a .socket unit): on sockets "
+            "supervise bound itself, exiting would close them and reset queued connections",
+            source="--exit-idle-time",
+        )
+    try:
+        supervisor = _supervisor(command, resolution, args)
+    except BaseException:
+        resolution.close()
+        raise
+    try:
+        return supervisor.run()
+    finally:
+        resolution.close()
+
+
+def _supervisor(command: list[str], resolution: Resolution, args: argparse.Namespace) -> Supervisor:
+    return Supervisor(
         command,
         [s.socket for s in resolution.sockets],
         [s.name for s in resolution.sockets],
@@ -94,8 +126,5 @@ def run(args: argparse.Namespace) -> int:
         drain_timeout=args.drain_timeout,
         restart=args.restart,
         log=_log,
+        exit_idle_time=args.exit_idle_time,
     )
-    try:
-        return supervisor.run()
-    finally:
-        resolution.close()

@@ -19,6 +19,10 @@
   when they have, with the serving generation's status (``128 + N`` for death by signal N).
   ``SIGUSR1``/``SIGUSR2``/``SIGWINCH`` go to the serving generation.
 - As PID 1 (a container's init) every child is reaped, including orphans re-parented to us.
+- ``exit_idle_time=S``: once the kernel has shown no connection open or queued on any socket
+  for S seconds (:class:`~socket_activation.restart.idle.IdleWatch`), stop like ``SIGTERM``
+  (``STOPPING=1``, the generation drains) and exit 0. Only for sockets a service manager holds
+  too: it starts the service again on the next connection, which waits in the queue meanwhile.
 
 Under systemd (``NOTIFY_SOCKET`` set for us), the supervisor is the main process: it sends
 ``READY=1`` when the first generation is ready, ``STATUS=`` on every change, and forwards the
@@ -44,6 +48,7 @@ from .._errors import NotifyError
 from ..systemd.notify import NOTIFY_SOCKET, notify
 from .generations import Event, Exited, Generations, Message, Outcome
 from .handoff import MANAGER_NOTIFY_SOCKET
+from .idle import IdleWatch
 from .readiness import ReadinessSocket
 
 __all__ = ["RESTART_BURST", "RESTART_WINDOW", "Supervisor"]
@@ -77,6 +82,7 @@ class Supervisor:
         restart: str = "on-failure",
         environ: Mapping[str, str] | None = None,
         log: Callable[[str], None] | None = None,
+        exit_idle_time: float | None = None,
     ) -> None:
         env = dict(os.environ if environ is None else environ)
         self._log = log or (lambda _text: None)
@@ -106,6 +112,9 @@ class Supervisor:
         self._final: int | None = None  # the serving generation's status, once it is gone
         self._deaths: list[float] = []
         self._announced = False
+        # exit_idle_time: raises SockDiagError now for a socket the kernel cannot describe
+        self._idle = None if exit_idle_time is None else IdleWatch(sockets, exit_idle_time)
+        self._idle_exit = False
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -142,13 +151,30 @@ class Supervisor:
             key.data()
         self._handle(self._generations.reap())  # every step: a SIGCHLD may have been lost
         self._handle(self._generations.check_deadlines())
+        self._check_idle()
         self._maybe_finish()
 
     def _timeout(self) -> float:
-        deadline = self._generations.next_deadline()
+        deadlines = [self._generations.next_deadline()]
+        if self._idle is not None:
+            deadlines.append(self._idle.next_sample)
+        deadline = min((d for d in deadlines if d is not None), default=None)
         if deadline is None:
             return _MAX_WAIT
         return max(0.0, min(_MAX_WAIT, deadline - time.monotonic()))
+
+    def _check_idle(self) -> None:
+        idle = self._idle
+        if idle is None or self._stopping() or self._exit is not None:
+            return
+        if self._generations.rolling_out or self._generations.serving is None:
+            idle.busy()  # a rollout or a restart is activity
+            return
+        if idle.due():
+            self._idle_exit = True
+            self._log(f"no connection for {idle.seconds:g} s; exiting until the next one")
+            self._notify_manager(f"STATUS=idle for {idle.seconds:g} s; exiting")
+            self.stop(signal.SIGTERM)
 
     def _on_wake(self, wake: socket.socket) -> None:
         for signum in _read_signals(wake):
@@ -262,6 +288,8 @@ class Supervisor:
         if self._exit is not None or stopping is None or len(self._generations):
             return
         self._exit = self._final if self._final is not None else 128 + stopping
+        if self._idle_exit and self._exit in (0, 128 + signal.SIGTERM):
+            self._exit = 0  # our own stop, obeyed: an idle exit is a success
 
     def _notify_manager(self, state: str) -> None:
         if self._manager is None:

@@ -1,0 +1,96 @@
+"""When is a server idle? No connection open and none queued, for S seconds, as the kernel sees it.
+
+:class:`IdleWatch` samples the listening sockets with
+:func:`socket_activation.net.sockdiag.listener_activity` every :attr:`IdleWatch.interval`
+seconds (``min(1, S/10)``); any sample that shows a queued or open connection restarts the
+clock. It is idle once the samples of the last S seconds all showed nothing. The same watch
+serves ``supervise --exit-idle-time`` (which cannot see its child's connections) and the
+integrations (which stop accepting in the same event-loop step as the last sample, so a
+connection cannot slip in between).
+
+Why exiting then loses nothing: the service manager keeps its own reference to every
+listening socket (systemd's ``.socket`` unit, launchd). Closing *our* references leaves the
+socket listening, and connections that arrive meanwhile wait in its accept queue until the
+manager starts the service again (``tests/net/test_sockdiag.py`` shows a queued connection
+surviving the close of a duplicate; closing the *last* reference would reset it). That is
+why idle exit needs inherited sockets: on sockets we bound ourselves it is refused.
+
+The limit, said plainly: a sample is a moment. A connection that opens and closes between two
+samples is not seen, so a service whose only traffic is requests shorter than the interval
+can be judged idle up to S seconds early. Nothing is lost then (the exit drains, and the next
+connection starts the service again), it only costs a start. Each sample walks the kernel's
+TCP table (``benchmarks/idle_check.py`` measures it; it grows with the host's TCP sockets).
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable, Sequence
+
+from ..net.sockdiag import Activity, SockDiagError, listener_activity
+
+__all__ = ["IdleWatch", "SockDiagError", "check_interval"]
+
+_MAX_INTERVAL = 1.0
+_MIN_INTERVAL = 0.05
+
+
+def check_interval(seconds: float) -> float:
+    """How often a watch for *seconds* of idleness samples: S/10, within [0.05, 1] s."""
+    return max(_MIN_INTERVAL, min(_MAX_INTERVAL, seconds / 10))
+
+
+class IdleWatch:
+    """Decides when *sockets* have been idle for *seconds*; feed it :meth:`sample` calls.
+
+    Raises :class:`SockDiagError` at once for a socket the kernel cannot describe (UDP,
+    anything but a listening TCP or Unix stream socket), naming its fd.
+    """
+
+    def __init__(
+        self,
+        sockets: Sequence[socket.socket],
+        seconds: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        probe: Callable[[socket.socket], Activity] = listener_activity,
+    ) -> None:
+        if not seconds > 0:
+            raise ValueError(f"the idle time must be a positive number of seconds, got {seconds!r}")
+        if not sockets:
+            raise ValueError("no listening socket to watch for idleness")
+        self.sockets = list(sockets)
+        self.seconds = seconds
+        self.interval = check_interval(seconds)
+        self._clock = clock
+        self._probe = probe
+        for sock in self.sockets:  # fail now, with the fd, rather than at the first sample
+            probe(sock)
+        now = clock()
+        self._busy_at = now  # the last moment a sample saw a connection (or the start)
+        self._next = now + self.interval
+        self.last: tuple[Activity, ...] = ()
+
+    @property
+    def next_sample(self) -> float:
+        """The clock time the next :meth:`sample` is due."""
+        return self._next
+
+    def busy(self) -> None:
+        """Restart the clock (a rollout, a connection seen some other way)."""
+        self._busy_at = self._clock()
+
+    def sample(self) -> bool:
+        """Look at the sockets now; True once they have been idle for :attr:`seconds`."""
+        now = self._clock()
+        self._next = now + self.interval
+        self.last = tuple(self._probe(sock) for sock in self.sockets)
+        if not all(activity.idle for activity in self.last):
+            self._busy_at = now
+            return False
+        return now - self._busy_at >= self.seconds
+
+    def due(self) -> bool:
+        """:meth:`sample` when its time has come; False before."""
+        return self._clock() >= self._next and self.sample()
