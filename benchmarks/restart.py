@@ -349,8 +349,10 @@ def run_scenario(name: str, args: argparse.Namespace, tmp: Path) -> dict[str, An
         t0 = time.monotonic()
         time.sleep(args.steady)
         t1 = time.monotonic()
+        restart_at = []
         for _ in range(args.restarts):
             began = time.monotonic()
+            restart_at.append(began - t0)
             scenario.restart()
             time.sleep(max(0.0, args.interval - (time.monotonic() - began)))
         t2 = time.monotonic()
@@ -365,6 +367,10 @@ def run_scenario(name: str, args: argparse.Namespace, tmp: Path) -> dict[str, An
         "restarts": scenario.restarts_done,
         "steady": summarize(steady, t1 - t0),
         "during": summarize(during, t2 - t1),
+        # for --plot (left out of --json): (seconds since t0, latency ms, outcome)
+        "series": [(s.start - t0, s.latency * 1000, s.outcome) for s in samples if s.start >= t0],
+        "restart_at": restart_at,
+        "steady_seconds": t1 - t0,
     }
 
 
@@ -432,9 +438,7 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
     body = [[label, *(fn(r) for r in ran)] for label, fn in ROWS]
     widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
     lines = [
-        f"restart benchmark: {args.clients} clients, new connection per request, "
-        f"{args.steady:g} s steady, {args.restarts} restarts every {args.interval:g} s, "
-        f"app start-up {args.startup:g} s",
+        _title(args),
         "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)),
         "  ".join("-" * w for w in widths),
     ]
@@ -452,6 +456,14 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
+def _title(args: argparse.Namespace) -> str:
+    return (
+        f"restart benchmark: {args.clients} clients, new connection per request, "
+        f"{args.steady:g} s steady, {args.restarts} restarts every {args.interval:g} s, "
+        f"app start-up {args.startup:g} s"
+    )
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scenarios", default=",".join(ALL), help=f"comma list of {ALL}")
@@ -462,6 +474,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--startup", type=float, default=0.3)
     parser.add_argument("--quick", action="store_true", help="3 restarts after 1 s steady")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    parser.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="also draw each scenario's latency over time, restarts marked (needs matplotlib)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.restarts, args.steady = 3, 1.0
@@ -492,7 +509,13 @@ def main(argv: list[str] | None = None) -> int:
             results.append(run_scenario(name, args, tmp))
     print(render(results, args), flush=True)
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
+        plain = [{k: v for k, v in r.items() if k not in ("series", "restart_at")} for r in results]
+        Path(args.json).write_text(json.dumps(plain, indent=2))
+    if args.plot:
+        from _plot import plot  # benchmarks/, this script's directory
+
+        plot(results, Path(args.plot), _title(args))
+        print(f"latency over time drawn in {args.plot}", flush=True)
     return 0
 
 
