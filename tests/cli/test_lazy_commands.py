@@ -10,7 +10,8 @@ import sys
 from socket_activation.cli import build_parser
 parser = build_parser("supervise")
 args = parser.parse_args(["supervise", "--", "true"])
-print(args.func.__module__, sorted(m for m in sys.modules if m.startswith("socket_activation.cli.")))
+loaded = sorted(m for m in sys.modules if m.startswith("socket_activation.cli."))
+print(args.func.__module__, loaded)
 """
 
 
