@@ -87,3 +87,13 @@ def test_check_interval_is_a_tenth_within_bounds() -> None:
     assert check_interval(0.1) == 0.05
     assert check_interval(3) == pytest.approx(0.3)
     assert check_interval(600) == 1.0
+
+
+def test_a_costly_sample_stretches_the_interval(listener: socket.socket) -> None:
+    """A sample that took 20 ms waits 2 s before the next: sampling stays under 1% of a CPU."""
+    clock = Clock()
+    costs = iter([0.0, 0.020])
+    watch = IdleWatch([listener], 1.0, clock=clock, cost_clock=lambda: next(costs))
+    watch.sample()
+    assert watch.cost == pytest.approx(0.020)
+    assert watch.next_sample == pytest.approx(clock.now + 2.0)

@@ -172,7 +172,10 @@ class Supervisor:
             return
         if idle.due():
             self._idle_exit = True
-            self._log(f"no connection for {idle.seconds:g} s; exiting until the next one")
+            self._log(
+                f"no connection for {idle.seconds:g} s ({idle.describe()}); "
+                "exiting until the next one"
+            )
             self._notify_manager(f"STATUS=idle for {idle.seconds:g} s; exiting")
             self.stop(signal.SIGTERM)
 
