@@ -35,6 +35,16 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _nice(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number 0..19, got {text!r}") from None
+    if not 0 <= value <= 19:
+        raise argparse.ArgumentTypeError(f"must be 0..19, got {text!r}")
+    return value
+
+
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     parser = sub.add_parser(
         "supervise",
@@ -72,6 +82,17 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         choices=("on-failure", "always", "no"),
         default="on-failure",
         help="replace the serving generation when it dies (default: unless it exits 0)",
+    )
+    parser.add_argument(
+        "--start-nice",
+        type=_nice,
+        default=10,
+        metavar="N",
+        help=(
+            "a generation started while another serves runs N nice levels lower until its "
+            "READY=1, leaving the CPU to the one serving (default 10; 0: off; needs the right "
+            "to restore it: root, CAP_SYS_NICE or LimitNICE=)"
+        ),
     )
     parser.add_argument(
         "--exit-idle-time",
@@ -127,4 +148,5 @@ def _supervisor(command: list[str], resolution: Resolution, args: argparse.Names
         restart=args.restart,
         log=_log,
         exit_idle_time=args.exit_idle_time,
+        start_nice=args.start_nice,
     )

@@ -19,6 +19,10 @@
   when they have, with the serving generation's status (``128 + N`` for death by signal N).
   ``SIGUSR1``/``SIGUSR2``/``SIGWINCH`` go to the serving generation.
 - As PID 1 (a container's init) every child is reaped, including orphans re-parented to us.
+- ``start_nice=N`` (default 10): a generation started while another serves runs N nice levels
+  lower until its ``READY=1`` (:mod:`~socket_activation.restart.priority`), so its start-up
+  does not take the CPU from the one serving; 0 turns it off, as does a lack of the privilege
+  to restore the value.
 - ``exit_idle_time=S``: once the kernel has shown no connection open or queued on any socket
   for S seconds (:class:`~socket_activation.restart.idle.IdleWatch`), stop like ``SIGTERM``
   (``STOPPING=1``, the generation drains) and exit 0. Only for sockets a service manager holds
@@ -49,6 +53,7 @@ from ..systemd.notify import NOTIFY_SOCKET, notify
 from .generations import Event, Exited, Generations, Message, Outcome
 from .handoff import MANAGER_NOTIFY_SOCKET
 from .idle import IdleWatch
+from .priority import can_restore
 from .readiness import ReadinessSocket
 
 __all__ = ["RESTART_BURST", "RESTART_WINDOW", "Supervisor"]
@@ -63,6 +68,7 @@ _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
 _FORWARD_SIGNALS = (signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH)
 # Notification keys worth passing from the serving generation up to the service manager.
 _FORWARD_KEYS = ("STATUS", "WATCHDOG", "EXTEND_TIMEOUT_USEC")
+_NO_RENICE = "restoring a nice value needs CAP_SYS_NICE or RLIMIT_NICE (LimitNICE=)"
 # Variables a generation must not inherit: they describe our relation with our manager.
 _PRIVATE_VARIABLES = (MANAGER_NOTIFY_SOCKET, "WATCHDOG_USEC", "WATCHDOG_PID")
 
@@ -83,9 +89,13 @@ class Supervisor:
         environ: Mapping[str, str] | None = None,
         log: Callable[[str], None] | None = None,
         exit_idle_time: float | None = None,
+        start_nice: int = 10,
     ) -> None:
         env = dict(os.environ if environ is None else environ)
         self._log = log or (lambda _text: None)
+        if start_nice and not can_restore(start_nice):
+            self._log(f"new generations start at normal priority: {_NO_RENICE}")
+            start_nice = 0
         self._generations = Generations(
             argv,
             sockets,
@@ -95,6 +105,7 @@ class Supervisor:
             ready_timeout=ready_timeout,
             drain_timeout=drain_timeout,
             log=self._log,
+            start_nice=start_nice,
         )
         if restart not in ("on-failure", "always", "no"):
             raise ValueError(f"restart must be 'on-failure', 'always' or 'no', got {restart!r}")
