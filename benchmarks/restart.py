@@ -359,28 +359,38 @@ def run_scenario(name: str, args: argparse.Namespace, tmp: Path) -> dict[str, An
         t0 = time.monotonic()
         time.sleep(args.steady)
         t1 = time.monotonic()
-        restart_at = []
+        restart_at: list[float] = []
+        # (start, end) of the windows that count as steady / as during restarts
+        steady_windows, restart_windows = [(t0, t1)], []
         for _ in range(args.restarts):
+            if args.interleave:  # a quiet window before each restart: drift hits both alike
+                quiet = time.monotonic()
+                time.sleep(args.interval)
+                steady_windows.append((quiet, time.monotonic()))
             began = time.monotonic()
             restart_at.append(began - t0)
             scenario.restart()
             time.sleep(max(0.0, args.interval - (time.monotonic() - began)))
+            restart_windows.append((began, time.monotonic()))
         t2 = time.monotonic()
         samples = load.stop()
     finally:
         scenario.stop()
-    steady = [s for s in samples if t0 <= s.start < t1]
-    during = [s for s in samples if t1 <= s.start < t2]
+    if args.interleave:
+        steady_windows = steady_windows[1:]  # only the quiet windows between restarts
+    steady = [s for s in samples if any(a <= s.start < b for a, b in steady_windows)]
+    during = [s for s in samples if any(a <= s.start < b for a, b in restart_windows)]
     return {
         "name": name,
         "note": scenario.note(),
         "restarts": scenario.restarts_done,
-        "steady": summarize(steady, t1 - t0),
-        "during": summarize(during, t2 - t1),
+        "steady": summarize(steady, sum(b - a for a, b in steady_windows)),
+        "during": summarize(during, sum(b - a for a, b in restart_windows)),
         # for --plot (left out of --json): (seconds since t0, latency ms, outcome)
         "series": [(s.start - t0, s.latency * 1000, s.outcome) for s in samples if s.start >= t0],
         "restart_at": restart_at,
         "steady_seconds": t1 - t0,
+        "t_end": t2 - t0,
     }
 
 
@@ -497,6 +507,7 @@ def _title(args: argparse.Namespace) -> str:
         f"restart benchmark: {args.clients} clients, new connection per request, "
         f"{args.steady:g} s steady, {args.restarts} restarts every {args.interval:g} s, "
         f"app start-up {args.startup:g} s"
+        + (", steady = the quiet window before each restart" if args.interleave else "")
     )
 
 
@@ -509,6 +520,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--steady", type=float, default=4.0)
     parser.add_argument("--startup", type=float, default=0.3)
     parser.add_argument("--quick", action="store_true", help="3 restarts after 1 s steady")
+    parser.add_argument(
+        "--interleave",
+        action="store_true",
+        help="steady = a quiet --interval window before each restart (for a noisy machine)",
+    )
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.add_argument(
         "--plot",
