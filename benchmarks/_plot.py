@@ -62,6 +62,7 @@ def plot(results: list[dict[str, Any]], path: Path, title: str) -> None:
         for moment in result["restart_at"]:
             ax.axvline(moment, color=_RESTART_COLOR, lw=0.6, ls="--", alpha=0.6)
         ax.axvspan(0, result["steady_seconds"], color="#2ca02c", alpha=0.06)
+        ax.set_xlim(0, max(result["t_end"], 1.0))
         ax.set_yscale("log")
         ax.set_ylim(0.1, top)
         during = result["during"]
@@ -75,7 +76,6 @@ def plot(results: list[dict[str, Any]], path: Path, title: str) -> None:
         ax.tick_params(labelsize=8)
         ax.grid(True, which="major", axis="y", alpha=0.3)
     axes[-1, 0].set_xlabel("seconds since the load started (green: steady; dashed: a restart)")
-    axes[0, 0].set_xlim(left=0)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
