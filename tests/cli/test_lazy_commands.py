@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 import sys
+from pathlib import Path
+
+from socket_activation.restart.spawn import spawn_with_sockets
+
+ROOT = Path(__file__).parents[2]
 
 PROBE = """
 import sys
@@ -31,3 +38,32 @@ def test_no_command_or_an_unknown_one_still_lists_every_command() -> None:
     for only in (None, "nonsense"):
         help_text = build_parser(only).format_help()
         assert all(name in help_text for name in COMMANDS)
+
+
+ACTIVATED = """
+import sys
+from socket_activation.cli import main
+status = main(["supervise", "--ready", "started", "--", "true"])
+import os
+os.write(int(os.environ["OUT_FD"]), f"{status} {'pydantic' in sys.modules}".encode())
+"""
+
+
+def test_activated_supervise_with_nothing_configured_does_not_import_pydantic() -> None:
+    """An on-demand service pays for supervise's start-up on every first request."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SOCKET_ACTIVATION_")}
+        read, write = os.pipe()
+        try:
+            pid = spawn_with_sockets(
+                [sys.executable, "-c", ACTIVATED], [listener.fileno()], ["web"],
+                dict(env, PYTHONPATH=str(ROOT / "src"), OUT_FD=str(write)), keep_fds=[write],
+            )  # fmt: skip
+        finally:
+            os.close(write)
+        with os.fdopen(read) as out:
+            os.waitpid(pid, 0)
+            text = out.read()
+    assert text.split() == ["0", "False"], text
