@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from .._errors import SocketActivationError
 
-__all__ = ["Activity", "SockDiagError", "listener_activity"]
+__all__ = ["Activity", "SockDiagError", "check_watchable", "listener_activity"]
 
 NETLINK_SOCK_DIAG = 4
 SOCK_DIAG_BY_FAMILY = 20
@@ -53,6 +53,7 @@ _UNIX_MSG = struct.Struct("=BBBxI8s")  # family, type, state, ino, cookie
 _UDIAG_SHOW_NAME, _UDIAG_SHOW_RQLEN = 0x01, 0x10
 _UNIX_DIAG_NAME, _UNIX_DIAG_RQLEN = 0, 4
 _NO_COOKIE = b"\xff" * 8
+_UNIX_STREAMS = (socket.SOCK_STREAM, socket.SOCK_SEQPACKET)
 
 # TCP states (include/net/tcp_states.h)
 _ESTABLISHED, _SYN_RECV, _FIN_WAIT1, _FIN_WAIT2 = 1, 3, 4, 5
@@ -79,22 +80,33 @@ class Activity:
         return self.queued == 0 and self.connections == 0
 
 
+def check_watchable(sock: socket.socket) -> None:
+    """:class:`SockDiagError` naming the fd unless *sock* is a TCP or Unix stream/seqpacket
+    socket (no netlink query: cheap enough for a start-up path)."""
+    inet = sock.family in (socket.AF_INET, socket.AF_INET6) and sock.type == socket.SOCK_STREAM
+    unix = sock.family == socket.AF_UNIX and sock.type in (
+        socket.SOCK_STREAM,
+        socket.SOCK_SEQPACKET,
+    )
+    if not (inet or unix):
+        raise SockDiagError(
+            errno.EOPNOTSUPP,
+            f"fd {sock.fileno()}: only listening TCP and Unix stream sockets can be watched "
+            f"(family {sock.family!r}, type {sock.type!r})",
+        )
+
+
 def listener_activity(sock: socket.socket) -> Activity:
     """The accept queue and open connections of the listening stream socket *sock*.
 
     Raises :class:`SockDiagError` for a socket that is not a listening TCP or Unix
     stream/seqpacket socket, or when the kernel answers with an error.
     """
+    check_watchable(sock)
     inode = os.fstat(sock.fileno()).st_ino
-    if sock.family in (socket.AF_INET, socket.AF_INET6) and sock.type == socket.SOCK_STREAM:
-        return _inet_activity(sock, inode)
-    if sock.family == socket.AF_UNIX and sock.type in (socket.SOCK_STREAM, socket.SOCK_SEQPACKET):
+    if sock.family == socket.AF_UNIX:
         return _unix_activity(sock, inode)
-    raise SockDiagError(
-        errno.EOPNOTSUPP,
-        f"fd {sock.fileno()}: only listening TCP and Unix stream sockets can be watched "
-        f"(family {sock.family!r}, type {sock.type!r})",
-    )
+    return _inet_activity(sock, inode)
 
 
 # -- netlink ---------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 
-from ..net.sockdiag import Activity, SockDiagError, listener_activity
+from ..net.sockdiag import Activity, SockDiagError, check_watchable, listener_activity
 
 __all__ = ["MAX_DUTY", "IdleWatch", "SockDiagError", "check_interval"]
 
@@ -75,7 +75,7 @@ class IdleWatch:
         self._cost_clock = cost_clock
         self.cost = 0.0  # seconds the last sample took
         for sock in self.sockets:  # fail now, with the fd, rather than at the first sample
-            probe(sock)
+            check_watchable(sock)
         now = clock()
         self._busy_at = now  # the last moment a sample saw a connection (or the start)
         self._next = now + self.interval
