@@ -6,7 +6,8 @@ import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from socket_activation._resolve import resolve
 from socket_activation.net.sockinfo import describe_fd
 from socket_activation.systemd import activation as _systemd
 from socket_activation.systemd.activation import InheritedFd, SystemdActivation, _reset_cache
+from socket_activation.testing import Activation
 from tests.conftest import require, require_tool
 
 
@@ -239,48 +241,36 @@ def _listen_backlog(sock: socket.socket) -> int:
     return int(out[2])
 
 
-CHILD = r"""
-import json, os, socket, subprocess, sys
-from socket_activation._resolve import resolve
-res = resolve()
-child = subprocess.run(
-    [sys.executable, "-c",
-     "import os, json, stat\n"
-     "def sock(f):\n"
-     "    try: return stat.S_ISSOCK(os.fstat(f).st_mode)\n"
-     "    except OSError: return False\n"
-     "print(json.dumps({'env': sorted(k for k in os.environ if k.startswith('LISTEN_')),"
-     " 'sockets': [f for f in range(64) if sock(f)]}))"],
-    capture_output=True, text=True, check=True)
-print(json.dumps({"sockets": [s.to_dict() for s in res], "child": json.loads(child.stdout)}))
-"""
+# what a child of the server inherited: LISTEN_* variables and open sockets
+PROBE = (
+    "import os, json, stat\n"
+    "def sock(f):\n"
+    "    try: return stat.S_ISSOCK(os.fstat(f).st_mode)\n"
+    "    except OSError: return False\n"
+    "print(json.dumps({'env': sorted(k for k in os.environ if k.startswith('LISTEN_')),"
+    " 'sockets': [f for f in range(64) if sock(f)]}))"
+)
 
 
-def test_nothing_leaks_to_children_after_resolve() -> None:
-    """After resolve, a subprocess child sees no LISTEN_* and none of the passed fds."""
+def test_nothing_leaks_to_children_after_resolve(
+    systemd_activation_env: Callable[..., AbstractContextManager[Activation]],
+) -> None:
+    """After resolve, a child started without close_fds (only close-on-exec protects the
+    fds) sees no LISTEN_* and none of the passed sockets."""
     import json
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen()
-        fd = sock.fileno()
-        code = (
-            f"import os; os.dup2({fd}, 3); os.environ['LISTEN_PID'] = str(os.getpid()); "
-            "os.environ['LISTEN_FDS'] = '1'; os.environ['LISTEN_FDNAMES'] = 'web'\n" + CHILD
-        )
+    with systemd_activation_env(["127.0.0.1:0"], names="web"):
+        res = resolve()
+        assert [(s.fd, s.name, s.source) for s in res] == [(3, "web", "systemd")]
         out = subprocess.run(
-            [sys.executable, "-c", code],
-            pass_fds=[fd],
+            [sys.executable, "-c", PROBE],
+            close_fds=False,
             capture_output=True,
             text=True,
             check=True,
             timeout=30,
         ).stdout
-    report = json.loads(out)
-    assert report["sockets"][0]["fd"] == 3
-    assert report["sockets"][0]["name"] == "web"
-    assert report["child"]["env"] == []
-    assert report["child"]["sockets"] == []
+    assert json.loads(out) == {"env": [], "sockets": []}
 
 
 def test_unix_socket_matched_by_path(passed: Passed) -> None:
@@ -366,3 +356,17 @@ def test_close_leaves_inherited_and_abstract_sockets_alone(passed: Passed, tmp_p
     assert inherited_path.exists()
     with socket.socket(socket.AF_UNIX) as client:
         client.connect(str(inherited_path))  # still served by the inherited socket
+
+
+@pytest.mark.parametrize(("nonblocking", "blocking"), [(True, False), (False, True)])
+def test_bound_sockets_follow_the_nonblocking_choice(nonblocking: bool, blocking: bool) -> None:
+    """nonblocking=False binds blocking sockets, as systemd passes them with NonBlocking=no
+    (what exec and supervise hand on); the default binds them non-blocking for in-process use."""
+    config = ServerConfig.model_validate({"listen": ["127.0.0.1:0", "datagram:127.0.0.1:0"]})
+    resolution = resolve(
+        config, nonblocking=nonblocking, systemd=SystemdActivation("", ()), launchd=False
+    )
+    try:
+        assert [s.socket.getblocking() for s in resolution] == [blocking, blocking]
+    finally:
+        resolution.close()

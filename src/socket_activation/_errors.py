@@ -8,8 +8,10 @@ keeps working, and ``errno`` is kept on every ``OSError`` leaf::
     ├── AddressError(ValueError)          a listen address string that does not parse
     ├── ConfigError(ValueError)           an invalid configuration; names its source
     │   └── UnitFileError                 a unit file / plist problem; names file, line and key
-    ├── ActivationError(ValueError)       malformed LISTEN_* / WATCHDOG_* environment; names
-    │                                     the variable; .errno is what libsystemd would return
+    ├── ActivationError(OSError, ValueError)  malformed LISTEN_* / WATCHDOG_* environment, or
+    │                                     a passed fd that is not open; names the variable;
+    │                                     .errno is what libsystemd returns, as on the OSError
+    │                                     systemd.daemon raises (and a ValueError, as before)
     ├── InheritedSocketError(ValueError)  an inherited fd that is closed, not a socket, or of the
     │                                     wrong kind; names the fd and what it is
     ├── BindError(OSError)                binding a socket failed; .errno kept, address named
@@ -22,7 +24,18 @@ keeps working, and ``errno`` is kept on every ``OSError`` leaf::
     ├── LaunchdError(OSError)             launch_activate_socket failed with an unexpected errno
     └── HandoffError(RuntimeError)        a zero-downtime upgrade could not be completed
 
-Grouping classes carry no builtin: only leaves do.
+Grouping classes carry no builtin: only leaves do. ``ActivationError`` is both an ``OSError`` and
+a ``ValueError``, as ``io.UnsupportedOperation`` is: python-systemd raises ``OSError`` with
+libsystemd's errno (``EINVAL``, ``ERANGE``, ``EBADF``) for the same input, so code written for it
+says ``except OSError``; this library always raised a ``ValueError``, so code written for it says
+``except ValueError``. Both keep working. The one visible change: an ``except OSError`` clause
+placed before an ``except ValueError`` now takes it. Its ``args`` are ``(errno, strerror)`` as on
+any ``OSError``; ``str()`` is still the message naming the variable.
+
+:mod:`socket_activation.daemon` (the drop-in for ``systemd.daemon``) raises what python-systemd
+raises: builtin ``OSError`` subclasses chosen by errno (``ConnectionRefusedError``, ...),
+``ValueError``, ``TypeError``, ``OverflowError``; only its ``listen_fds*()`` raise
+``ActivationError``.
 """
 
 from __future__ import annotations
@@ -88,17 +101,38 @@ class UnitFileError(ConfigError):
         super().__init__(message, source=where)
 
 
-class ActivationError(SocketActivationError, ValueError):
+class ActivationError(SocketActivationError, OSError, ValueError):
     """Malformed activation environment (``LISTEN_FDS``, ``LISTEN_PID``, ...).
 
     ``variable`` names the environment variable; ``errno`` is the error libsystemd returns for the
-    same input (``EINVAL``, ``ERANGE``, ``EBADF``), so callers can compare with it.
+    same input (``EINVAL``, ``ERANGE``, ``EBADF``) and ``strerror`` its text, as on the
+    ``OSError`` python-systemd raises, so ``except OSError`` around ``listen_fds()`` catches it;
+    ``str()`` is the message naming the variable. Also a ``ValueError``, as it always was.
     """
 
+    errno: int  # always set, unlike a bare OSError's
+
     def __init__(self, message: str, *, variable: str | None, errno: int = _errno.EINVAL) -> None:
+        super().__init__(errno, os.strerror(errno))
         self.variable = variable
-        self.errno = errno
-        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        name = _errno.errorcode.get(self.errno or 0, str(self.errno))
+        return f"{type(self).__name__}({self.message!r}, variable={self.variable!r}, errno={name})"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_activation_error, (type(self), self.message, self.variable, self.errno))
+
+
+def _activation_error(
+    cls: type[ActivationError], message: str, variable: str | None, errno: int
+) -> ActivationError:
+    """Unpickle an :class:`ActivationError` (its arguments are keyword-only)."""
+    return cls(message, variable=variable, errno=errno)
 
 
 class InheritedSocketError(SocketActivationError, ValueError):

@@ -22,6 +22,7 @@ from __future__ import annotations
 import socket
 
 from ._match import address_of, match_specs
+from ._record import replace
 from ._resolution import Resolution, ResolvedSocket
 from .launchd import activation as _launchd
 from .net.address import AddressKind
@@ -31,7 +32,7 @@ from .systemd.activation import InheritedFd, SystemdActivation, systemd_activati
 
 TYPE_CHECKING = False  # typing costs milliseconds at import; type checkers treat this as True
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from .config import ListenSpec, ServerConfig
 
@@ -51,11 +52,14 @@ def resolve(
 
     *config* defaults to ``ServerConfig()`` (127.0.0.1:8000 when nothing is inherited).
     ``nonblocking`` puts inherited sockets in non-blocking mode (the only change ever made to
-    them: no ``listen()``, no options). ``trust_pid1`` accepts ``LISTEN_PID=1`` when this is
-    PID 2 under a container init (opt-in). ``systemd`` injects an activation snapshot (tests).
-    ``launchd=False`` skips asking launchd; ``bind=False`` binds nothing (``inspect`` of what
-    was passed). Raises :class:`ActivationError` for a malformed environment and
-    :class:`BindError` when a socket cannot be bound (sockets bound before it are closed).
+    them: no ``listen()``, no options) and binds the others non-blocking; with ``False``,
+    inherited sockets keep their mode and bound ones are blocking, as systemd passes them
+    (``NonBlocking=no``) — what ``exec`` and ``supervise`` hand to a program. ``trust_pid1``
+    accepts ``LISTEN_PID=1`` when our parent is PID 1, a container init such as tini
+    (opt-in). ``systemd`` injects an activation snapshot (tests). ``launchd=False`` skips
+    asking launchd; ``bind=False`` binds nothing (``inspect`` of what was passed). Raises
+    :class:`ActivationError` for a malformed environment and :class:`BindError` when a socket
+    cannot be bound (sockets bound before it are closed).
     """
     activation = systemd if systemd is not None else systemd_activation(trust_pid1=trust_pid1)
     notes = list(activation.notes)
@@ -96,9 +100,11 @@ def resolve(
             if not bind:
                 notes.append(f"{spec.address} was not passed and binding is off")
                 continue
-            served.append(_bind_spec(spec, config, bound_ports, owned))
+            served.append(
+                _bind_spec(spec, config, bound_ports, owned, notes.append, nonblocking=nonblocking)
+            )
     except BaseException:
-        close_all(owned)
+        close_all(owned, unlink=True)  # a failed bind leaves no socket file behind
         raise
     return Resolution(
         tuple(served),
@@ -121,13 +127,17 @@ def _bind_spec(
     config: ServerConfig,
     bound_ports: dict[tuple[AddressKind, str | None], int],
     owned: list[socket.socket],
+    warn: Callable[[str], None],
+    *,
+    nonblocking: bool,
 ) -> ResolvedSocket:
     address = spec.address
     key = (address.kind, address.host)
     if address.is_inet and address.port == 0 and key in bound_ports:
         # the UDP twin of a TCP socket bound to port 0 lands on the same port (HTTP/3)
         address = address.with_port(bound_ports[key])
-    workers = bind_workers(address, spec.bind_options(config), config.workers)
+    options = replace(spec.bind_options(config), nonblocking=nonblocking)
+    workers = bind_workers(address, options, config.workers, warn=warn)
     owned.extend({id(s): s for s in workers}.values())
     info = describe_socket(workers[0])
     if address.is_inet and spec.address.port == 0:

@@ -64,7 +64,7 @@ class ListenSpec(BaseModel):
 
     address: ListenAddress
     name: str | None = None  # FileDescriptorName=; LISTEN_FDNAMES entry
-    backlog: int | None = Field(None, ge=1)
+    backlog: int | None = Field(None, ge=0)  # Backlog=0 is valid in a unit: listen(fd, 0)
     socket_mode: FileMode | None = None
     directory_mode: FileMode | None = None
     bind_ipv6_only: BindIPv6Only | None = None
@@ -81,6 +81,19 @@ class ListenSpec(BaseModel):
     socket_user: str | None = None
     socket_group: str | None = None
     accept: bool = False  # Accept=yes: one service instance per connection
+    max_connections: int = Field(64, ge=0)  # MaxConnections=: Accept=yes connections at once
+    broadcast: bool = False
+    pass_security: bool = False
+    pass_packet_info: bool = False
+    priority: int | None = Field(None, ge=0)
+    mark: int | None = Field(None, ge=0)
+    ip_tos: int | None = Field(None, ge=0, le=255)
+    ip_ttl: int | None = Field(None, ge=0)
+    keep_alive_time_sec: float | None = Field(None, ge=0)
+    keep_alive_interval_sec: float | None = Field(None, ge=0)
+    keep_alive_probes: int | None = Field(None, ge=0)
+    timestamping: Literal["off", "us", "ns"] = "off"
+    tcp_congestion: str | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -88,6 +101,12 @@ class ListenSpec(BaseModel):
         if isinstance(data, (str, ListenAddress)):
             return {"address": data}
         return data
+
+    @field_validator("receive_buffer", "send_buffer")
+    @classmethod
+    def _zero_is_unset(cls, size: int | None) -> int | None:
+        # systemd applies ReceiveBuffer=/SendBuffer= only when > 0: 0 means "the kernel's"
+        return size or None
 
     @field_validator("name")
     @classmethod
@@ -104,7 +123,7 @@ class ListenSpec(BaseModel):
     def bind_options(self, config: ServerConfig) -> BindOptions:
         """The options to bind this socket with, falling back to *config*'s values."""
         return BindOptions(
-            backlog=self.backlog or config.backlog,
+            backlog=self.backlog if self.backlog is not None else config.backlog,
             socket_mode=self.socket_mode if self.socket_mode is not None else config.socket_mode,
             directory_mode=self.directory_mode,
             bind_ipv6_only=self.bind_ipv6_only or "both",
@@ -120,6 +139,18 @@ class ListenSpec(BaseModel):
             pass_credentials=self.pass_credentials,
             socket_user=self.socket_user,
             socket_group=self.socket_group,
+            broadcast=self.broadcast,
+            pass_security=self.pass_security,
+            pass_packet_info=self.pass_packet_info,
+            priority=self.priority,
+            mark=self.mark,
+            ip_tos=self.ip_tos,
+            ip_ttl=self.ip_ttl,
+            keep_alive_time=self.keep_alive_time_sec,
+            keep_alive_interval=self.keep_alive_interval_sec,
+            keep_alive_probes=self.keep_alive_probes,
+            timestamping=self.timestamping,
+            tcp_congestion=self.tcp_congestion,
         )
 
 

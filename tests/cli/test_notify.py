@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 
 import pytest
 
+from socket_activation.testing import NotifySocket
 from tests.conftest import require_root
 from tests.support.notify_manager import FakeManager, path_manager
 
@@ -92,23 +92,14 @@ def test_passed_fd_reaches_the_manager_named(manager: FakeManager) -> None:
         os.close(write_end)
 
 
-def test_it_waits_for_the_manager_with_a_barrier(manager: FakeManager) -> None:
+def test_it_waits_for_the_manager_with_a_barrier(notify_socket: NotifySocket) -> None:
     """Without --no-block it sends BARRIER=1 after the message and exits once answered."""
-    received: list[bytes] = []
-
-    def answer() -> None:
-        for _ in range(2):
-            got = manager.receive(timeout=20)
-            received.append(got.payload)
-            for fd in got.fds:
-                manager.close_fd(fd)
-
-    responder = threading.Thread(target=answer)
-    responder.start()
-    done = run_notify("--ready", env=manager.env)
-    responder.join(30)
+    done = run_notify("--ready", env={"NOTIFY_SOCKET": notify_socket.address})
     assert done.returncode == 0
-    assert received == [b"READY=1", b"BARRIER=1"]
+    assert [(m.payload, m.fd_count) for m in notify_socket.messages] == [
+        (b"READY=1", 0),
+        (b"BARRIER=1", 1),
+    ]
 
 
 def test_without_notify_socket_it_fails_like_systemd_notify() -> None:

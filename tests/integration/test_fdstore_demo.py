@@ -3,18 +3,16 @@
 socket-activation-demo.service started alone (its socket unit stopped) binds its own socket and
 parks it in the fd store (`demo --fdstore`, `FileDescriptorStoreMax=8`). Each restart hands the
 same listening socket to the next process, so a client hammering it during restarts is never
-refused.
+refused (measured with ``socket_activation.testing.measure_load``).
 """
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
 
+from socket_activation.testing import measure_load
 from tests.integration.net import curl, free_port_for_tcp_and_udp
 from tests.integration.test_units import (
     SERVICE,
@@ -34,27 +32,6 @@ def demo_service(user_manager: UserManager) -> Iterator[UserManager]:
             (user_manager.unit_dir / name).unlink(missing_ok=True)
         user_manager.daemon_reload()
         user_manager.systemctl("reset-failed", "socket-activation-demo*", check=False)
-
-
-class Hammer(threading.Thread):
-    """Connects to 127.0.0.1:port again and again (bounded), counting refusals."""
-
-    def __init__(self, port: int, seconds: float) -> None:
-        super().__init__(daemon=True)
-        self.port = port
-        self.deadline = time.monotonic() + seconds
-        self.stop = threading.Event()
-        self.connected = 0
-        self.refused = 0
-
-    def run(self) -> None:
-        while not self.stop.is_set() and time.monotonic() < self.deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=5):
-                    self.connected += 1
-            except ConnectionRefusedError:
-                self.refused += 1
-            time.sleep(0.005)
 
 
 @pytest.mark.parametrize(
@@ -80,17 +57,16 @@ def test_demo_service_alone_keeps_its_socket_across_restarts(
     assert (first["source"], first["name"]) == ("bound", "demo")
     assert manager.show(SERVICE, "NFileDescriptorStore")["NFileDescriptorStore"] == "1"
 
-    hammer = Hammer(port, seconds=60)
-    hammer.start()
     pids = {first["pid"]}
-    for _ in range(3):
+
+    def restart() -> None:
         manager.systemctl("restart", SERVICE)
         manager.wait_for(SERVICE, "ActiveState", "active", timeout=20)
         answer = curl(f"http://127.0.0.1:{port}/")
         assert (answer["source"], answer["name"], answer["fd"]) == ("systemd", "demo", 3)
         pids.add(answer["pid"])
-    hammer.stop.set()
-    hammer.join(timeout=10)
+
+    result = measure_load(("127.0.0.1", port), [restart] * 3, clients=2)
     assert len(pids) == 4, "every restart is a new process"
-    assert hammer.connected > 0
-    assert hammer.refused == 0
+    assert result.ok > 0
+    assert result.refused == 0, result.summary()

@@ -25,9 +25,9 @@ from socket_activation.net.address import ListenAddress
 from socket_activation.net.bind import bind_address, owns_unix_socket, remove_unix_socket
 from socket_activation.restart.handoff import MANAGER_NOTIFY_SOCKET, Upgrader, announce_ready
 from socket_activation.restart.readiness import ReadinessSocket
-from socket_activation.restart.spawn import spawn_with_sockets
+from socket_activation.testing import ActivatedServer
 from tests.support.load import Load
-from tests.support.paths import ROOT, TESTS
+from tests.support.paths import TESTS
 
 APP = str(TESTS / "support" / "restart_app.py")
 
@@ -353,26 +353,15 @@ def test_unix_socket_file_is_kept_by_the_old_process_when_the_upgrade_fails() ->
 
 
 class App:
-    """The test app (tests/support/restart_app.py) on *listener*, started as systemd would."""
+    """The test app (tests/support/restart_app.py) started by the plugin as systemd would; the
+    processes it hands over to stay in the group the fixture ends."""
 
-    def __init__(self, listener: socket.socket, tmp: Path, pids: Pids, *args: str) -> None:
+    def __init__(self, server: ActivatedServer, tmp: Path) -> None:
+        self.server = server
         self.log = tmp / "app.log"
         self.fault = tmp / "fault"
-        self.manager = ReadinessSocket()
-        self.port = listener.getsockname()[1]
-        env = dict(
-            os.environ,
-            NOTIFY_SOCKET=self.manager.address,
-            RESTART_APP_LOG=str(self.log),
-            PYTHONPATH=str(ROOT / "src"),
-        )
-        argv = [sys.executable, APP, "--upgrade-on-hup", "--fault-file", str(self.fault), *args]
-        self.pid = pids.add(spawn_with_sockets(argv, [listener.fileno()], ["web"], env))
-        self.pids = pids
-        self.manager.wait_ready(self.pid, 20)
-
-    def close(self) -> None:
-        self.manager.close()
+        self.pid = server.pid
+        self.port = server.port()
 
     def set_fault(self, fault: str) -> None:
         tmp = self.fault.with_suffix(".tmp")
@@ -390,33 +379,27 @@ class App:
 
     def handed_over(self, old: int) -> int:
         text = self.wait_log(lambda t: f"app {old}: handed over to " in t)
-        new = int(text.split(f"app {old}: handed over to ")[1].split()[0])
-        return self.pids.add(new)
+        return int(text.split(f"app {old}: handed over to ")[1].split()[0])
 
-    def exit_status(self, pid: int, timeout: float = 20) -> int:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            reaped, status = os.waitpid(pid, os.WNOHANG)
-            if reaped == pid:
-                return status
-            time.sleep(0.02)
-        raise AssertionError(f"process {pid} did not exit")
+    def mainpids(self) -> list[dict[str, str]]:
+        """What the 'manager' heard after the first READY=1: one MAINPID= per handover."""
+        return [n.fields for n in self.server.notifications[1:]]
 
 
 @pytest.fixture
 def app_factory(
-    listener: socket.socket, tmp_path: Path, pids: Pids
-) -> Iterator[Callable[..., App]]:
-    made: list[App] = []
-
+    activated_server: Callable[..., ActivatedServer], tmp_path: Path
+) -> Callable[..., App]:
     def make(*args: str) -> App:
-        app = App(listener, tmp_path, pids, "--startup", "0.3", *args)
-        made.append(app)
-        return app
+        env = dict(os.environ, RESTART_APP_LOG=str(tmp_path / "app.log"))
+        argv = [sys.executable, APP, "--upgrade-on-hup", "--fault-file", str(tmp_path / "fault")]
+        server = activated_server(
+            [*argv, "--startup", "0.3", *args], listen=["127.0.0.1:0"], names="web", env=env
+        )
+        server.wait_ready(20)
+        return App(server, tmp_path)
 
-    yield make
-    for app in made:
-        app.close()
+    return make
 
 
 def test_upgrade_under_load_fails_no_request(app_factory: Callable[..., App]) -> None:
@@ -426,7 +409,7 @@ def test_upgrade_under_load_fails_no_request(app_factory: Callable[..., App]) ->
         time.sleep(0.3)
         os.kill(app.pid, signal.SIGHUP)
         new = app.handed_over(app.pid)
-        assert app.exit_status(app.pid) == 0
+        assert app.server.wait(20) == 0
         time.sleep(0.3)
     assert_clean(load)
     answered = {s.pid for s in load.samples}
@@ -434,18 +417,20 @@ def test_upgrade_under_load_fails_no_request(app_factory: Callable[..., App]) ->
     assert max(s.start for s in load.samples if s.pid == app.pid) < max(
         s.start for s in load.samples if s.pid == new
     )
-    assert app.manager.wait(5).fields == {"MAINPID": str(new)}
+    assert app.mainpids() == [{"MAINPID": str(new)}]
 
 
 def test_upgraded_process_can_upgrade_again(app_factory: Callable[..., App]) -> None:
     """Each generation upgrades the next; the manager hears MAINPID= for each; 0 failures."""
     app = app_factory()
     with Load(("127.0.0.1", app.port), clients=4) as load:
-        current = app.pid
+        current, handovers = app.pid, []
         for _ in range(3):
             os.kill(current, signal.SIGHUP)
             new = app.handed_over(current)
-            assert app.manager.wait(5).fields == {"MAINPID": str(new)}
+            handovers.append({"MAINPID": str(new)})
+            app.server.wait_notification("MAINPID", str(new), timeout=5)
+            assert app.mainpids() == handovers
             current = new
         time.sleep(0.2)
     assert_clean(load)
@@ -507,7 +492,7 @@ def test_sigkill_of_the_old_process_mid_drain_fails_no_new_connection(
         os.kill(app.pid, signal.SIGHUP)
         app.handed_over(app.pid)
         os.kill(app.pid, signal.SIGKILL)
-        assert os.WTERMSIG(app.exit_status(app.pid)) == signal.SIGKILL
+        assert app.server.wait(20) == -signal.SIGKILL
         time.sleep(0.5)
     slow.stop()
     assert_clean(load)

@@ -13,7 +13,7 @@ import pytest
 from socket_activation._errors import UnitFileError
 from socket_activation.config import ServerConfig
 from socket_activation.sources import load_config
-from socket_activation.sources.unit import read_socket_unit
+from socket_activation.sources.unit import read_socket_unit, read_units
 from tests.conftest import require, require_tool
 
 ENV = {"XDG_RUNTIME_DIR": "/run/user/1000", "HOME": "/home/u"}
@@ -44,20 +44,21 @@ SHIPPED = sorted(
 
 @pytest.mark.parametrize("path", SHIPPED or ["(none)"], ids=lambda p: p.split("/lib/")[-1])
 def test_every_socket_unit_shipped_on_this_machine_loads(path: str) -> None:
-    """Each shipped .socket unit loads; unsupported Listen lines are warnings naming the line,
-    and a unit with nothing else is a clear UnitFileError naming those lines."""
+    """Each shipped .socket unit loads; ports the library does not open are notes naming the
+    line, and a unit with nothing else gives no config, with an error naming those lines."""
     require(path != "(none)", "no systemd .socket units installed")
-    result = read_socket_unit(path, environ=ENV)
+    name = path.rpartition("/")[2].replace("@.", "@i.")
+    result = read_socket_unit(path, name=name, environ=ENV)
     for where in result.unsupported:
         assert re.fullmatch(re.escape(path) + r":\d+", where)
-        assert any(w.startswith(where) and "not supported" in w for w in result.warnings)
+        assert any(n.startswith(where) and "not supported" in n for n in result.notes)
     if result.listen:
-        config = load(Path(path))
-        assert len(config.listen_specs()) == len(result.listen)
-    else:
-        assert result.unsupported
-        with pytest.raises(UnitFileError, match="unsupported lines: " + re.escape(path)):
-            load(Path(path))
+        return
+    assert result.unsupported
+    with pytest.raises(
+        UnitFileError, match="not supported by socket-activation .*" + re.escape(path)
+    ):
+        read_units([path], names=[name], environ=ENV)
 
 
 def test_shipped_units_under_systemd_user_expand_t_to_the_runtime_dir() -> None:
@@ -99,7 +100,17 @@ def test_shipped_units_under_systemd_user_expand_t_to_the_runtime_dir() -> None:
         pytest.param("", "name", "app.socket", id="FileDescriptorName-default-R78"),
         pytest.param("FileDescriptorName=%N-x", "name", "app-x", id="FileDescriptorName-spec"),
         pytest.param("FileDescriptorName=a:b", "name", "app.socket", id="invalid-name-keeps-R78"),
-        pytest.param("Backlog=5\nBacklog=", "backlog", None, id="empty-assignment-resets"),
+        pytest.param("Backlog=5\nBacklog=", "backlog", 5, id="empty-Backlog-is-ignored"),
+        pytest.param("Backlog=0", "backlog", 0, id="Backlog-zero-is-valid"),
+        pytest.param("BindIPv6Only=yes", "bind_ipv6_only", "ipv6-only", id="BindIPv6Only-yes"),
+        pytest.param("BindIPv6Only=no", "bind_ipv6_only", "both", id="BindIPv6Only-no"),
+        pytest.param("BindIPv6Only=both", "bind_ipv6_only", "both", id="BindIPv6Only-both"),
+        pytest.param("BindIPv6Only=default", "bind_ipv6_only", "default", id="BindIPv6Only-dflt"),
+        pytest.param("BindToDevice=lo\nBindToDevice=*", "bind_to_device", None, id="device-*"),
+        pytest.param("BindToDevice=lo\nBindToDevice=", "bind_to_device", None, id="device-empty"),
+        pytest.param("ReceiveBuffer=0", "receive_buffer", None, id="ReceiveBuffer-0-unset"),
+        pytest.param("MaxConnections=3", "max_connections", 3, id="MaxConnections"),
+        pytest.param("", "max_connections", 64, id="MaxConnections-default-R73"),
         pytest.param("ReusePort=yes\nReusePort=no", "reuse_port", False, id="last-one-wins"),
         pytest.param("Service=other.service", "name", "app.socket", id="Service-ignored"),
     ],
@@ -114,28 +125,115 @@ def test_each_socket_directive_sets_its_spec_option(
 
 
 @pytest.mark.parametrize(
-    ("line", "key"),
+    ("line", "key", "field", "kept"),
     [
-        pytest.param("Backlog=many", "Backlog", id="Backlog"),
-        pytest.param("Backlog=0", "Backlog", id="Backlog-zero"),
-        pytest.param("SocketMode=0999", "SocketMode", id="SocketMode"),
-        pytest.param("ReusePort=perhaps", "ReusePort", id="boolean"),
-        pytest.param("ReceiveBuffer=lots", "ReceiveBuffer", id="size"),
-        pytest.param("DeferAcceptSec=soon", "DeferAcceptSec", id="timespan"),
-        pytest.param("BindIPv6Only=sometimes", "BindIPv6Only", id="BindIPv6Only"),
-        pytest.param("BindToDevice=a/b", "BindToDevice", id="BindToDevice"),
-        pytest.param("ListenStream=/run/%z", "ListenStream", id="unknown-specifier-R86"),
+        pytest.param("Backlog=many", "Backlog", "backlog", 9, id="Backlog"),
+        pytest.param("Backlog=", "Backlog", "backlog", 9, id="Backlog-empty"),
+        pytest.param("SocketMode=0999", "SocketMode", "socket_mode", 0o600, id="SocketMode"),
+        pytest.param("ReusePort=perhaps", "ReusePort", "reuse_port", True, id="boolean"),
+        pytest.param("ReusePort=", "ReusePort", "reuse_port", True, id="boolean-empty"),
+        pytest.param("ReceiveBuffer=lots", "ReceiveBuffer", "receive_buffer", 1024, id="size"),
+        pytest.param("DeferAcceptSec=soon", "DeferAcceptSec", "defer_accept_sec", 5, id="span"),
+        pytest.param("BindIPv6Only=often", "BindIPv6Only", "bind_ipv6_only", "both", id="v6only"),
+        pytest.param("BindToDevice=a/b", "BindToDevice", "bind_to_device", "lo", id="device"),
+        pytest.param("FileDescriptorName=a:b", "FileDescriptorName", "name", "web", id="fdname"),
     ],
 )
-def test_an_invalid_value_is_an_error_naming_file_line_and_key(
-    tmp_path: Path, line: str, key: str
+def test_a_value_systemd_ignores_is_a_warning_and_the_rest_loads(
+    tmp_path: Path, line: str, key: str, field: str, kept: object
 ) -> None:
-    """An invalid directive value raises UnitFileError with file, line and key."""
-    path = unit(tmp_path, f"[Socket]\nListenStream=/run/app.sock\n\n{line}\n")
+    """As systemd's parsers do: a warning naming file, line and key, the previous value kept,
+    the rest of the unit loaded; strict=True makes it an error naming the same."""
+    before = (
+        "Backlog=9\nSocketMode=0600\nReusePort=yes\nReceiveBuffer=1K\nDeferAcceptSec=5\n"
+        "BindIPv6Only=both\nBindToDevice=lo\nFileDescriptorName=web\n"
+    )
+    path = unit(tmp_path, f"[Socket]\nListenStream=/run/app.sock\n{before}{line}\n")
+    warnings: list[str] = []
+    (spec,) = load(path, on_warning=warnings.append).listen_specs()
+    assert getattr(spec, field) == kept
+    assert len(warnings) == 1
+    assert warnings[0].startswith(f"{path}:11: {key}=: "), warnings
+    assert "ignoring" in warnings[0]
     with pytest.raises(UnitFileError) as caught:
+        load(path, strict=True)
+    assert (caught.value.path, caught.value.line, caught.value.key) == (str(path), 11, key)
+
+
+@pytest.mark.parametrize(
+    ("lines", "line", "message"),
+    [
+        pytest.param("SocketUser=a:b", 3, "Invalid user/group name", id="SocketUser"),
+        pytest.param("SocketGroup=%z", 3, "specifiers", id="SocketGroup-specifier"),
+        pytest.param("Accept=yes\nListenDatagram=127.0.0.1:9", 4, "non-accepting", id="dgram"),
+        pytest.param("Accept=yes\nListenFIFO=/run/f", 4, "non-accepting", id="fifo"),
+    ],
+)
+def test_what_systemd_refuses_is_an_error_naming_the_line(
+    tmp_path: Path, lines: str, line: int, message: str
+) -> None:
+    """systemd refuses to load these units (socket_verify, config_parse_user_group_compat)."""
+    path = unit(tmp_path, f"[Socket]\nListenStream=/run/app.sock\n{lines}\n")
+    with pytest.raises(UnitFileError, match=message) as caught:
         load(path)
-    assert (caught.value.path, caught.value.line, caught.value.key) == (str(path), 4, key)
-    assert str(caught.value).startswith(f"{path}:4: {key}=: ")
+    assert (caught.value.path, caught.value.line) == (str(path), line)
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        pytest.param("Accept=yes\nMaxConnections=0", "MaxConnections=0", id="max-zero"),
+        pytest.param("Accept=yes\nService=x.service", "Service=", id="accept-service"),
+        pytest.param("Symlinks=/run/a /run/b\nListenStream=/run/b.sock", "Symlinks=", id="links"),
+    ],
+)
+def test_what_socket_verify_refuses_is_an_error_naming_the_unit(
+    tmp_path: Path, lines: str, message: str
+) -> None:
+    """Unit-wide refusals of socket_verify name the unit file."""
+    path = unit(tmp_path, f"[Socket]\nListenStream=/run/app.sock\n{lines}\n")
+    with pytest.raises(UnitFileError, match=re.escape(message)) as caught:
+        load(path)
+    assert caught.value.path == str(path)
+
+
+def test_a_legacy_var_run_path_moves_to_run_with_a_warning(tmp_path: Path) -> None:
+    """patch_var_run: /var/run/x is /run/x, and systemd says so naming the line."""
+    path = unit(tmp_path, "[Socket]\nListenStream=/var/run/app/x.sock\nListenFIFO=/var/run/f\n")
+    warnings: list[str] = []
+    assert specs(load(path, on_warning=warnings.append)) == [("/run/app/x.sock", "app.socket")]
+    assert warnings[0] == (
+        f"{path}:2: ListenStream=: ListenStream= references a path below legacy directory "
+        "/var/run/, updating /var/run/app/x.sock → /run/app/x.sock; please update the unit "
+        "file accordingly."
+    )
+    assert warnings[1].startswith(f"{path}:3: ListenFIFO=: ListenFIFO= references")
+    assert read_socket_unit(path, environ=ENV).ports[1] == ("ListenFIFO", "/run/f")
+
+
+def test_a_bare_template_is_an_error_asking_for_an_instance(tmp_path: Path) -> None:
+    """systemd never runs foo@.socket itself; %i would silently expand to nothing."""
+    path = unit(tmp_path, "[Socket]\nListenStream=/run/j.%i/stdout\n", "journal@.socket")
+    with pytest.raises(UnitFileError, match=r"journal@\.socket is a template.*--instance"):
+        load(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        pytest.param("a-b@x\\x2dy-z.socket", "/run/x\\x2dy-z|x-y/z|b|b", id="escaped"),
+        pytest.param("web@1.socket", "/run/1|1|web|web", id="plain"),
+        pytest.param("a-b-c@.x.socket", "/run/.x|.x|c|c", id="dot-instance"),
+    ],
+)
+def test_an_instance_expands_the_instance_specifiers_as_systemd(
+    tmp_path: Path, name: str, expected: str
+) -> None:
+    """%i the instance, %I unescaped, %j the last '-' part of the prefix, %J unescaped (R86)."""
+    prefix = name.partition("@")[0]
+    path = unit(tmp_path, "[Socket]\nListenStream=/run/%i|%I|%j|%J\n", f"{prefix}@.socket")
+    result = read_socket_unit(path, name=name, environ=ENV)
+    assert [str(s["address"]) for s in result.listen] == [expected]
 
 
 # -- Listen lines -----------------------------------------------------------------------------
@@ -220,7 +318,7 @@ def test_seqpacket_on_an_ip_address_is_ignored_like_systemd(tmp_path: Path) -> N
     ],
 )
 def test_unsupported_listen_types_are_named_by_line(tmp_path: Path, line: str) -> None:
-    """FIFO/special/netlink/mqueue/USB: a warning naming the line; strict: an error."""
+    """FIFO/special/netlink/mqueue/USB: a note naming the line; strict: an error."""
     key = line.partition("=")[0]
     path = unit(tmp_path, f"[Socket]\nListenStream=80\n{line}\n")
     warnings: list[str] = []
@@ -229,6 +327,7 @@ def test_unsupported_listen_types_are_named_by_line(tmp_path: Path, line: str) -
         f"{path}:3: {key}=: not supported by socket-activation; under systemd the process "
         "also gets this fd, so fd numbers and order differ"
     ]
+    assert read_socket_unit(path, environ=ENV).unsupported == [f"{path}:3"]
     with pytest.raises(UnitFileError, match=f"{re.escape(str(path))}:3: {key}=: not supported"):
         load(path, strict=True)
 
@@ -244,7 +343,7 @@ def test_unknown_keys_warn_and_loading_goes_on(tmp_path: Path) -> None:
 def test_accept_with_a_datagram_socket_is_refused_like_systemd(tmp_path: Path) -> None:
     """Accept=yes with a datagram socket: systemd refuses the unit (R72), so do we."""
     path = unit(tmp_path, "[Socket]\nListenStream=80\nListenDatagram=81\nAccept=yes\n")
-    with pytest.raises(UnitFileError, match="Accept=yes with a datagram socket") as caught:
+    with pytest.raises(UnitFileError, match="non-accepting") as caught:
         load(path)
     assert caught.value.line == 3
 
@@ -263,7 +362,27 @@ def test_several_units_concatenate_their_sockets_in_the_order_given(tmp_path: Pa
 def test_a_unit_without_any_socket_is_an_error(tmp_path: Path) -> None:
     """Binding the library's default address instead of the unit's would be wrong."""
     path = unit(tmp_path, "[Socket]\nBacklog=5\n")
-    with pytest.raises(UnitFileError, match="no ListenStream="):
+    with pytest.raises(UnitFileError, match="no Listen setting"):
+        load(path)
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["ListenFIFO=/run/initctl", "ListenNetlink=kobject-uevent 1", "ListenSpecial=/dev/rfkill"],
+)
+def test_a_unit_of_only_unsupported_ports_loads_but_gives_nothing_to_bind(
+    tmp_path: Path, line: str
+) -> None:
+    """It loads (every unit shipped with systemd does), each port a note; as a config to bind
+    it is an error naming the lines, not a silent fall-back to the default address."""
+    path = unit(tmp_path, f"[Socket]\n{line}\nSocketMode=0600\n")
+    result = read_socket_unit(path, environ=ENV)
+    assert result.listen == []
+    assert result.ports == [(line.partition("=")[0], line.partition("=")[2])]
+    assert [n.split(": ")[0] for n in result.notes] == [f"{path}:2"]
+    with pytest.raises(
+        UnitFileError, match=re.escape(f"not supported by socket-activation ({path}:2)")
+    ):
         load(path)
 
 

@@ -3,8 +3,8 @@
 Takes its sockets from LISTEN_FDS (or binds ``--listen`` HOST:PORT when nothing was passed), does
 ``--startup`` seconds of start-up work, says READY=1 through NOTIFY_SOCKET (handoff-aware),
 then answers every request with its pid. SIGTERM: stop accepting, finish in-flight requests
-(at most ``--drain`` seconds), exit 0. With ``--upgrade-on-hup``, SIGHUP upgrades it in place
-(``socket_activation.restart.handoff``); without it SIGHUP is ignored.
+(at most ``--drain`` seconds), exit 0 (or ``--exit-status``). With ``--upgrade-on-hup``, SIGHUP
+upgrades it in place (``socket_activation.restart.handoff``); without it SIGHUP is ignored.
 
 Faults for tests: ``--fault-file PATH`` holding ``exit-before-ready``, ``hang`` or
 ``crash-after-ready`` is taken (renamed away) by the first process that starts after it was
@@ -137,6 +137,7 @@ def main() -> int:
     parser.add_argument("--listen", action="append", default=[])
     parser.add_argument("--startup", type=float, default=0.0)
     parser.add_argument("--drain", type=float, default=10.0)
+    parser.add_argument("--exit-status", type=int, default=0, help="after a SIGTERM drain")
     parser.add_argument("--ready-timeout", type=float, default=10.0)
     parser.add_argument("--upgrade-on-hup", action="store_true")
     parser.add_argument("--fault-file")
@@ -195,7 +196,7 @@ def main() -> int:
     if args.upgrade_on_hup:
         threading.Thread(target=watch_hup, daemon=True).start()
     server.serve()
-    return 0
+    return int(args.exit_status)
 
 
 if __name__ == "__main__":

@@ -124,6 +124,9 @@ def test_listen_fds_accepts_what_safe_atoi_accepts(text: str, expected: int) -> 
         pytest.param("-2147483649", errno.ERANGE, id="below-int-min"),
         pytest.param("99999999999999999999", errno.ERANGE, id="above-long"),
         pytest.param("99999999999999999999x", errno.ERANGE, id="overflow-wins-over-garbage"),
+        # measured with libsystemd 252: bytes >= 0x80 are no digit, whatever Python's lower()
+        pytest.param("1\u0130", errno.EINVAL, id="non-ascii-with-two-character-lowercase"),
+        pytest.param("0x\u0130", errno.EINVAL, id="non-ascii-after-hex-prefix"),
     ],
 )
 def test_listen_fds_rejects_with_libsystemds_errno(text: str, err: int) -> None:
@@ -326,20 +329,27 @@ def test_listen_pidfdid_is_only_checked_once_the_pid_matches() -> None:
 
 
 @pytest.mark.parametrize(
-    ("pid", "trust", "count"),
+    ("pid", "ppid", "trust", "count"),
     [
-        pytest.param(2, True, 2, id="pid2-trusted"),
-        pytest.param(2, False, 0, id="pid2-not-trusted-by-default"),
-        pytest.param(3, True, 0, id="pid3-never"),
-        pytest.param(1, False, 2, id="pid1-is-just-ours"),
+        pytest.param(2, 1, True, 2, id="pid2-child-of-init-trusted"),
+        pytest.param(7, 1, True, 2, id="pid7-child-of-init-trusted-as-under-podman-tini"),
+        pytest.param(2, 1, False, 0, id="not-trusted-by-default"),
+        pytest.param(2, 5, True, 0, id="pid2-child-of-another-process-never"),
+        pytest.param(2, None, True, 0, id="parent-unknown-never"),
+        pytest.param(1, 0, False, 2, id="pid1-is-just-ours"),
     ],
 )
-def test_trust_pid1_accepts_listen_pid_1_only_as_pid_2(pid: int, trust: bool, count: int) -> None:
-    """Containers: LISTEN_PID=1 reaches the app as PID 2 under tini/catatonit; opt-in only."""
-    passed = parse_listen_env(env(pid="1"), pid, trust_pid1=trust)
+def test_trust_pid1_accepts_listen_pid_1_only_in_a_child_of_pid_1(
+    pid: int, ppid: int | None, trust: bool, count: int
+) -> None:
+    """Containers: under tini the app's parent is PID 1 and it sees LISTEN_PID=1; its own pid is
+    whatever the container's PID namespace gave it (6 or 7 measured under podman with runc, not
+    2). Opt-in only."""
+    passed = parse_listen_env(env(pid="1"), pid, trust_pid1=trust, ppid=ppid)
     assert passed.count == count
 
 
-def test_pid_2_without_trust_is_told_about_the_opt_in() -> None:
-    """The reason for ignoring LISTEN_PID=1 as PID 2 names trust_pid1."""
-    assert "trust_pid1=True" in parse_listen_env(env(pid="1"), 2).reason
+def test_a_child_of_pid_1_without_trust_is_told_about_the_opt_in() -> None:
+    """The reason for ignoring LISTEN_PID=1 in a child of PID 1 names trust_pid1."""
+    assert "trust_pid1=True" in parse_listen_env(env(pid="1"), 7, ppid=1).reason
+    assert "trust_pid1" not in parse_listen_env(env(pid="1"), 7, ppid=3).reason

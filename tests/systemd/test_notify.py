@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import re
-import threading
 import time
 
 import pytest
@@ -23,6 +22,7 @@ from socket_activation.systemd.notify import (
     watchdog_ping,
     watchdog_trigger,
 )
+from socket_activation.testing import NotifySocket
 from tests.support.notify_manager import FakeManager
 
 
@@ -66,23 +66,10 @@ def test_reloading_carries_the_monotonic_clock_now(manager: FakeManager) -> None
     assert before <= int(match.group(1)) <= after
 
 
-def test_barrier_returns_once_the_manager_closes_the_fd(manager: FakeManager) -> None:
+def test_barrier_returns_once_the_manager_closes_the_fd(notify_socket: NotifySocket) -> None:
     """R36: BARRIER=1 alone with one fd; returns SENT after the manager closes that fd."""
-    seen: list[tuple[bytes, int]] = []
-
-    def answer() -> None:
-        got = manager.receive()
-        seen.append((got.payload, len(got.fds)))
-        for fd in got.fds:
-            manager.close_fd(fd)
-
-    responder = threading.Thread(target=answer)
-    responder.start()
-    try:
-        assert barrier(5.0, environ=manager.env) is NotifyResult.SENT
-    finally:
-        responder.join(10)
-    assert seen == [(b"BARRIER=1", 1)]
+    assert barrier(5.0) is NotifyResult.SENT
+    assert [(m.payload, m.fd_count) for m in notify_socket.messages] == [(b"BARRIER=1", 1)]
 
 
 def test_barrier_times_out_when_the_manager_holds_the_fd(manager: FakeManager) -> None:

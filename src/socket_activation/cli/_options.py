@@ -14,8 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from .._errors import AddressError, ConfigError
 from ..net.address import ListenAddress, Transport
+from ._unit_arg import add_instance_option, unit_files
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .._resolve import Resolution
     from ..config import ServerConfig
 
@@ -72,6 +75,7 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
         help="names for the sockets in order (LISTEN_FDNAMES); one name names them all",
     )
     group.add_argument("--unit", metavar="FILE", action="append", help="a systemd .socket unit")
+    add_instance_option(group)
     group.add_argument("--config", metavar="FILE", help="a TOML file or pyproject.toml")
     group.add_argument("--plist", metavar="FILE", help="a launchd plist with a Sockets dict")
     parser.set_defaults(listens=[])
@@ -90,8 +94,11 @@ def _names(args: argparse.Namespace, count: int) -> list[str | None]:
     return list(raw)
 
 
-def config_from_args(args: argparse.Namespace) -> ServerConfig:
-    """The ServerConfig the options describe (over the environment and any file)."""
+def config_from_args(
+    args: argparse.Namespace, on_warning: Callable[[str], None] | None = None
+) -> ServerConfig:
+    """The ServerConfig the options describe (over the environment and any file); unit
+    warnings go to *on_warning* (default: the ``socket_activation.config`` logger)."""
     overrides: dict[str, Any] = {}
     listens: list[tuple[Transport, str]] = list(getattr(args, "listens", []) or [])
     if listens:
@@ -103,7 +110,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         overrides["listen"] = [
             {"address": a, "name": n} for a, n in zip(addresses, names, strict=True)
         ]
-    unit = getattr(args, "unit", None)
+    units = unit_files(getattr(args, "unit", None), getattr(args, "instance", None))
     toml = getattr(args, "config", None)
     plist = getattr(args, "plist", None)
     from ..sources import load_config
@@ -113,8 +120,11 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         env_prefix=ENV_PREFIX,
         environ=os.environ,
         toml=toml,
-        unit=unit,
+        unit=units[0] if units else None,
+        unit_names=units[1] if units else None,
+        unit_manager=getattr(args, "manager", None),
         plist=plist,
+        on_warning=on_warning,
     )
     if getattr(args, "fdname", None) and not listens:
         names = _names(args, len(config.listen_specs()))
@@ -132,7 +142,7 @@ def add_resolve_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--trust-pid1",
         action="store_true",
-        help="accept LISTEN_PID=1 when this is PID 2 under a container init (opt-in)",
+        help="accept LISTEN_PID=1 when our parent is PID 1, a container init such as tini (opt-in)",
     )
 
 

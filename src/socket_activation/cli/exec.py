@@ -4,6 +4,10 @@ Dev parity and container entrypoints: the program gets its sockets at fds 3.. wi
 ``LISTEN_FDS``, ``LISTEN_PID`` (its own pid: exec keeps it) and ``LISTEN_FDNAMES``, in the
 order of the unit's ``Listen*=`` lines (or of ``--listen`` options). Sockets this process
 inherited are passed through. ``--user``/``--group`` drop privileges after binding.
+
+Sockets of an ``Accept=yes`` unit are not passed: each connection is accepted and the program
+runs once per connection, as systemd runs it (:mod:`socket_activation.restart.accept`). A
+program that cannot run ends in 127 (not found) or 126 (not executable), as in a shell.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import os
 from typing import Any
 
 from .._errors import ConfigError
-from ..restart.spawn import exec_with_sockets
+from ._exec_program import exec_program
 from ._options import (
     add_command_argument,
     add_resolve_options,
@@ -46,8 +50,7 @@ def run(args: argparse.Namespace) -> int:
     resolution = resolve_from_args(args, nonblocking=False)
     sockets = list(resolution.sockets)
     drop_privileges(args.user, args.group)
-    exec_with_sockets(command, [s.fd for s in sockets], [s.name for s in sockets], dict(os.environ))
-    return 127  # pragma: no cover - execvpe raised or returned
+    return exec_program(command, sockets, resolution, dict(os.environ))
 
 
 def drop_privileges(user: str | None, group: str | None) -> None:

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from .._resolve import Resolution
-from ._options import add_resolve_options, resolve_from_args
+from ._options import add_resolve_options, config_from_args
 
 __all__ = ["register"]
 
@@ -18,17 +18,34 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="show the sockets this process would serve on, and why",
         description=(
             "Resolve sockets as an app would, in this process: what systemd or launchd passed, "
-            "else what the configuration binds (bound for the report, then closed). 'notes' "
-            "explain anything ignored."
+            "else what the configuration binds (bound for the report, then closed; with "
+            "--no-bind only shown). 'notes' explain anything ignored."
         ),
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--no-bind",
+        action="store_true",
+        help="show what would be bound, and with which options, without binding (no root needed)",
+    )
     add_resolve_options(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    resolution = resolve_from_args(args)
+    if args.no_bind:
+        from ._inspect_plan import plan, plan_table
+
+        result = plan(args)
+        print(json.dumps(result) if args.json else plan_table(result))
+        return 0
+    from .._record import replace
+    from .._resolve import resolve
+
+    unit_notes: list[str] = []
+    config = config_from_args(args, on_warning=unit_notes.append)
+    resolution = with_accept_note(resolve(config, trust_pid1=args.trust_pid1))
+    resolution = replace(resolution, notes=(*unit_notes, *resolution.notes))
     try:
         if args.json:
             print(json.dumps(resolution.to_dict()))
@@ -37,6 +54,16 @@ def run(args: argparse.Namespace) -> int:
     finally:
         resolution.close()
     return 0
+
+
+def with_accept_note(resolution: Resolution) -> Resolution:
+    """*resolution* with a note on what exec does with Accept=yes sockets bound here."""
+    from .._record import replace
+    from ._inspect_plan import accept_note
+
+    specs = tuple(s.spec for s in resolution if not s.inherited and s.spec is not None)
+    note = accept_note(specs)
+    return replace(resolution, notes=(*resolution.notes, note)) if note else resolution
 
 
 def table(resolution: Resolution) -> str:

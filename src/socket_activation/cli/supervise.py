@@ -4,6 +4,7 @@ The command runs with its sockets at fds 3.. (``LISTEN_FDS``, ``LISTEN_PID``,
 ``LISTEN_FDNAMES``) and a ``NOTIFY_SOCKET`` of ours. ``SIGHUP`` rolls out a new generation and
 stops the old one only once the new one said ``READY=1``; ``SIGTERM``/``SIGINT`` stop it and
 exit with its status. Safe as a container's PID 1. See ``socket_activation.restart.supervisor``.
+``--health``, ``--shutdown-delay`` and ``--watchdog`` (Kubernetes probes) are in ``._health``.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import sys
 from typing import Any
 
 from .._errors import ConfigError
-from .._resolution import Resolution
 from ..restart.supervisor import Supervisor
+from ._health import add_health_options, serving_health
 from ._options import (
     add_command_argument,
     add_resolve_options,
@@ -105,6 +106,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
             "starts the service again on the next connection (needs inherited sockets)"
         ),
     )
+    add_health_options(parser)
     add_command_argument(parser)
     parser.set_defaults(func=run)
 
@@ -127,26 +129,21 @@ def run(args: argparse.Namespace) -> int:
             source="--exit-idle-time",
         )
     try:
-        supervisor = _supervisor(command, resolution, args)
-    except BaseException:
-        resolution.close()
-        raise
-    try:
-        return supervisor.run()
+        with serving_health(args, _log) as health:
+            supervisor = Supervisor(
+                command,
+                [s.socket for s in resolution.sockets],
+                [s.name for s in resolution.sockets],
+                ready=args.ready,
+                ready_timeout=args.ready_timeout,
+                drain_timeout=args.drain_timeout,
+                restart=args.restart,
+                log=_log,
+                health=health,
+                shutdown_delay=args.shutdown_delay,
+                exit_idle_time=args.exit_idle_time,
+                start_nice=args.start_nice,
+            )
+            return supervisor.run()
     finally:
         resolution.close()
-
-
-def _supervisor(command: list[str], resolution: Resolution, args: argparse.Namespace) -> Supervisor:
-    return Supervisor(
-        command,
-        [s.socket for s in resolution.sockets],
-        [s.name for s in resolution.sockets],
-        ready=args.ready,
-        ready_timeout=args.ready_timeout,
-        drain_timeout=args.drain_timeout,
-        restart=args.restart,
-        log=_log,
-        exit_idle_time=args.exit_idle_time,
-        start_nice=args.start_nice,
-    )

@@ -41,12 +41,34 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "-o", "--output-dir", metavar="DIR", help="write the files into DIR instead of printing"
     )
     add_config_options(parser)
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run_reporting)
 
 
 def _default_command() -> list[str]:
     found = shutil.which("socket-activation")
     return [found, "demo"] if found else [sys.executable, "-m", "socket_activation", "demo"]
+
+
+def run_reporting(args: argparse.Namespace) -> int:
+    """:func:`run`, with what it cannot do as messages and exit statuses, never a traceback: a
+    ``--exec`` that does not split is a usage error (65), a directory or file that cannot be
+    written names it (73, EX_CANTCREAT)."""
+    from .._errors import ConfigError, SocketActivationError
+
+    if args.exec_start:
+        try:
+            shlex.split(args.exec_start)
+        except ValueError as exc:
+            raise ConfigError(f"cannot split {args.exec_start!r}: {exc}", source="--exec") from None
+    try:
+        return run(args)
+    except SocketActivationError:
+        raise
+    except OSError as exc:
+        where = exc.filename or args.output_dir
+        print(f"socket-activation units: cannot write {where}: {exc.strerror or exc}",
+              file=sys.stderr)  # fmt: skip
+        return 73
 
 
 def run(args: argparse.Namespace) -> int:

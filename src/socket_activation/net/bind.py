@@ -20,7 +20,7 @@ import socket
 from .._errors import AddressInUseError, BindError
 from .._record import replace
 from .address import AddressKind, ListenAddress, Transport
-from .options import BindOptions, configure_common, configure_inet, has_so_reuseport
+from .options import BindOptions, Warn, apply_socket_options, configure_inet, has_so_reuseport
 from .unixpath import bind_unix_path, forget_unix_socket, owns_unix_socket, remove_unix_socket
 
 __all__ = [
@@ -41,23 +41,40 @@ _SOCK_TYPES = {
 }
 
 
-def bind_address(address: ListenAddress, options: BindOptions | None = None) -> socket.socket:
+def bind_address(
+    address: ListenAddress, options: BindOptions | None = None, *, warn: Warn | None = None
+) -> socket.socket:
     """Create, configure, bind and (for stream sockets) listen on *address*.
 
-    Raises :class:`AddressInUseError`, :class:`UnixPathError` or :class:`BindError`, each with
-    the ``errno`` of the failure. On any error nothing is left open and no file is removed that
-    this process did not find stale.
+    An option the kernel refuses where systemd only warns (``SO_PASSCRED`` on a TCP socket,
+    ``TCP_NODELAY`` on a Unix one, ...) is passed to *warn* (default: the
+    ``socket_activation.bind`` logger) and the socket kept. Raises :class:`AddressInUseError`,
+    :class:`UnixPathError` or :class:`BindError`, each with the ``errno`` of the failure. On
+    any error nothing is left open, no socket file this call created is left behind, and no
+    file is removed that this process did not find stale.
     """
     opts = options or BindOptions()
+    report = warn or _log_warning
     if address.kind is AddressKind.INET:
-        return _bind_inet(address, opts)
+        return _bind_inet(address, opts, report)
     if address.kind in (AddressKind.UNIX, AddressKind.ABSTRACT):
-        return _bind_unix(address, opts)
+        return _bind_unix(address, opts, report)
     return _bind_vsock(address, opts)
 
 
+def _log_warning(message: str) -> None:
+    import logging  # only when there is something to log: logging costs ms at import
+
+    logging.getLogger("socket_activation.bind").warning("%s", message)
+
+
 def bind_workers(
-    address: ListenAddress, options: BindOptions, count: int, *, shared: bool = False
+    address: ListenAddress,
+    options: BindOptions,
+    count: int,
+    *,
+    shared: bool = False,
+    warn: Warn | None = None,
 ) -> list[socket.socket]:
     """Sockets for *count* workers on *address*.
 
@@ -70,25 +87,40 @@ def bind_workers(
     if count < 1:
         raise ValueError(f"count must be a positive integer, got {count!r}")
     if not address.is_inet or count == 1 or shared or not has_so_reuseport():
-        return [bind_address(address, options)] * count
-    probe = bind_address(address, replace(options, backlog=1, reuse_port=False))
+        return [bind_address(address, options, warn=warn)] * count
+    probe = bind_address(address, replace(options, backlog=1, reuse_port=False), warn=warn)
     address = address.with_port(probe.getsockname()[1])
     probe.close()
     grouped = replace(options, reuse_port=True)
     made: list[socket.socket] = []
     try:
         for _ in range(count):
-            made.append(bind_address(address, grouped))
+            made.append(bind_address(address, grouped, warn=warn))
     except BaseException:
         close_all(made)
         raise
     return made
 
 
-def close_all(sockets: list[socket.socket]) -> None:
-    """Close each distinct socket of *sockets* once (worker lists repeat shared sockets)."""
-    for sock in {id(s): s for s in sockets}.values():
+def close_all(sockets: list[socket.socket], *, unlink: bool = False) -> None:
+    """Close each distinct socket of *sockets* once (worker lists repeat shared sockets).
+
+    ``unlink=True`` also removes the socket files this process created for them: what a failed
+    bind of several sockets calls, so that no file is left behind.
+    """
+    # last bound first: a socket's directories are emptied before an earlier one's are removed
+    for sock in reversed({id(s): s for s in sockets}.values()):
+        path = _own_path(sock) if unlink else None
         sock.close()
+        if path is not None:
+            remove_unix_socket(path, created_dirs=True)
+
+
+def _own_path(sock: socket.socket) -> str | None:
+    if sock.family != socket.AF_UNIX or sock.fileno() < 0:
+        return None
+    name = sock.getsockname()
+    return name if isinstance(name, str) and name.startswith("/") else None
 
 
 # -- IP ----------------------------------------------------------------------------------------
@@ -122,7 +154,7 @@ def _inet_candidates(address: ListenAddress) -> list[tuple[int, tuple[object, ..
     return seen
 
 
-def _bind_inet(address: ListenAddress, opts: BindOptions) -> socket.socket:
+def _bind_inet(address: ListenAddress, opts: BindOptions, warn: Warn) -> socket.socket:
     candidates = _inet_candidates(address)
     last: OSError | None = None
     for family, sockaddr in candidates:
@@ -132,9 +164,10 @@ def _bind_inet(address: ListenAddress, opts: BindOptions) -> socket.socket:
             last = exc
             continue
         try:
-            configure_inet(sock, family, address, opts)
+            configure_inet(sock, family, address, opts, warn)
             sock.bind(sockaddr)
             _finish(sock, address, opts)
+            apply_socket_options(sock, address, opts, warn)
         except OSError as exc:
             sock.close()
             if exc.errno in (errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL) and len(candidates) > 1:
@@ -177,23 +210,24 @@ def _bind_error(exc: OSError, address: ListenAddress) -> BindError:
 # -- Unix --------------------------------------------------------------------------------------
 
 
-def _bind_unix(address: ListenAddress, opts: BindOptions) -> socket.socket:
+def _bind_unix(address: ListenAddress, opts: BindOptions, warn: Warn) -> socket.socket:
     assert address.path is not None
     sock = socket.socket(socket.AF_UNIX, _SOCK_TYPES[address.transport])
+    bound: str | None = None
     try:
-        configure_common(sock, opts)
         if address.kind is AddressKind.ABSTRACT:
             sock.bind("\0" + address.path)
         else:
             bind_unix_path(sock, address, opts)
+            bound = address.path
         _finish(sock, address, opts)
-    except OSError as exc:
+        apply_socket_options(sock, address, opts, warn)
+    except BaseException as exc:
         sock.close()
-        if isinstance(exc, BindError):
-            raise
-        raise _bind_error(exc, address) from exc
-    except BaseException:
-        sock.close()
+        if bound is not None:
+            remove_unix_socket(bound, created_dirs=True)  # a failed bind leaves no file behind
+        if isinstance(exc, OSError) and not isinstance(exc, BindError):
+            raise _bind_error(exc, address) from exc
         raise
     return sock
 

@@ -14,7 +14,7 @@ import errno
 import os
 import socket
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from .._errors import AddressInUseError, UnixPathError
 from .address import ListenAddress, Transport
@@ -27,18 +27,22 @@ __all__ = ["bind_unix_path", "forget_unix_socket", "owns_unix_socket", "remove_u
 
 # Unix socket files this process created: path -> (st_dev, st_ino). Only these are removed.
 _CREATED: dict[str, tuple[int, int]] = {}
+# Parent directories created for a socket file (DirectoryMode=), deepest first
+_CREATED_DIRS: dict[str, list[str]] = {}
 
 
 def bind_unix_path(sock: socket.socket, address: ListenAddress, opts: BindOptions) -> None:
     """Bind *sock* to the path of *address*: clear a stale file, restrict the mode, own it."""
     path = str(address.path)
-    if opts.directory_mode is not None:
-        parent = os.path.dirname(path)
-        if parent and not os.path.isdir(parent):
-            os.makedirs(parent, mode=opts.directory_mode, exist_ok=True)
-    _clear_stale(path, address)
-    with _restricted_mode(sock, opts.socket_mode):
-        sock.bind(path)
+    made = _make_parents(path, opts.directory_mode) if opts.directory_mode is not None else []
+    try:
+        _clear_stale(path, address)
+        with _restricted_mode(sock, opts.socket_mode):
+            sock.bind(path)
+    except BaseException:
+        _remove_dirs(made)
+        raise
+    _CREATED_DIRS[path] = made
     try:
         st = os.lstat(path)
         _CREATED[path] = (st.st_dev, st.st_ino)
@@ -46,8 +50,28 @@ def bind_unix_path(sock: socket.socket, address: ListenAddress, opts: BindOption
         if opts.socket_user or opts.socket_group:
             _chown(path, opts.socket_user, opts.socket_group)
     except BaseException:
-        remove_unix_socket(path)
+        remove_unix_socket(path, created_dirs=True)
         raise
+
+
+def _make_parents(path: str, mode: int) -> list[str]:
+    """Create the missing parents of *path* with *mode*; the ones made, deepest first."""
+    missing: list[str] = []
+    parent = os.path.dirname(path)
+    while parent and parent != "/" and not os.path.isdir(parent):
+        missing.append(parent)
+        parent = os.path.dirname(parent)
+    if missing:
+        os.makedirs(missing[0], mode=mode, exist_ok=True)
+    return missing
+
+
+def _remove_dirs(directories: list[str]) -> None:
+    for directory in directories:
+        try:
+            os.rmdir(directory)
+        except OSError:
+            return  # not empty (someone else's file now) or already gone: stop there
 
 
 @contextlib.contextmanager
@@ -125,9 +149,28 @@ def _chown(path: str, user: str | None, group: str | None) -> None:
     import grp
     import pwd
 
-    uid = pwd.getpwnam(user).pw_uid if user else -1
-    gid = grp.getgrnam(group).gr_gid if group else -1
+    try:
+        uid = _owner_id(user, pwd.getpwnam, "pw_uid")
+        gid = _owner_id(group, grp.getgrnam, "gr_gid")
+    except KeyError as exc:
+        raise UnixPathError(
+            errno.EINVAL, f"cannot give {path} to {exc.args[0]}: no such user or group"
+        ) from None
     os.chown(path, uid, gid)
+
+
+def _owner_id(name: str | None, lookup: Callable[[str], object], attribute: str) -> int:
+    """-1 (unchanged) for None, a number as itself (SocketUser=0), else the entry's id."""
+    if not name:
+        return -1
+    if name.isdigit():
+        return int(name)
+    try:
+        entry = lookup(name)
+    except KeyError:
+        raise KeyError(repr(name)) from None
+    value: int = getattr(entry, attribute)
+    return value
 
 
 def owns_unix_socket(path: str) -> bool:
@@ -142,17 +185,25 @@ def owns_unix_socket(path: str) -> bool:
     return stat.S_ISSOCK(st.st_mode) and (st.st_dev, st.st_ino) == recorded
 
 
-def remove_unix_socket(path: str) -> bool:
-    """Unlink *path* if it is the socket file this process created; True when removed."""
+def remove_unix_socket(path: str, *, created_dirs: bool = False) -> bool:
+    """Unlink *path* if it is the socket file this process created; True when removed.
+
+    ``created_dirs=True`` (a failed bind undoing itself) also removes the parent directories
+    created for it, while they are empty.
+    """
+    made = _CREATED_DIRS.pop(path, [])
     if not owns_unix_socket(path):
         _CREATED.pop(path, None)
         return False
     _CREATED.pop(path, None)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
+    if created_dirs:
+        _remove_dirs(made)
     return True
 
 
 def forget_unix_socket(path: str) -> None:
     """Give up ownership of *path* (it was handed to another process): never remove it."""
     _CREATED.pop(path, None)
+    _CREATED_DIRS.pop(path, None)

@@ -102,11 +102,17 @@ def spawn_with_sockets(
     *,
     keep_fds: Sequence[int] = (),
     setsid: bool = False,
+    process_group: bool = False,
+    stdin: int | None = None,
+    stdout: int | None = None,
+    stderr: int | None = None,
 ) -> int:
     """Start *argv* as a child with *fds* at 3.. and its own ``LISTEN_PID``; returns its pid.
 
     ``keep_fds`` are passed at their own numbers (above the listening range), e.g. a pipe.
-    The caller reaps the child (``os.waitpid``).
+    ``stdin``/``stdout``/``stderr`` are fds that become the child's fd 0 / 1 / 2 (a log
+    file), else it shares ours. ``process_group`` makes the child the leader of a new process
+    group in our session, ``setsid`` of a new session. The caller reaps the child.
     """
     if len(fds) != len(names):
         raise ValueError(f"{len(fds)} fds but {len(names)} names")
@@ -115,10 +121,20 @@ def spawn_with_sockets(
     floor = max([SD_LISTEN_FDS_START + len(fds), *(k + 1 for k in keep_fds)])
     lifted = _lift(fds, floor)
     try:
-        actions: list[tuple[int, ...]] = [
-            (os.POSIX_SPAWN_DUP2, fd, SD_LISTEN_FDS_START + index)
-            for index, fd in enumerate(lifted)
+        # stdio first, from lifted copies: a log fd numbered 3.. is not yet overwritten
+        stdio = [
+            (fd, target) for fd, target in ((stdin, 0), (stdout, 1), (stderr, 2)) if fd is not None
         ]
+        stdio_lifted = _lift([fd for fd, _ in stdio], floor + len(lifted))
+        lifted.extend(stdio_lifted)
+        actions: list[tuple[int, ...]] = [
+            (os.POSIX_SPAWN_DUP2, copy, target)
+            for copy, (_, target) in zip(stdio_lifted, stdio, strict=True)
+        ]
+        actions.extend(
+            (os.POSIX_SPAWN_DUP2, fd, SD_LISTEN_FDS_START + index)
+            for index, fd in enumerate(lifted[: len(fds)])
+        )
         # dup2 onto itself is a no-op that leaves CLOEXEC set; clear it via a same-number dup2
         # from a lifted copy instead.
         keep_lifted = _lift(keep_fds, floor + len(lifted))
@@ -129,6 +145,10 @@ def spawn_with_sockets(
         )
         child_env = listen_environment(env, names)
         program = ["/bin/sh", "-c", _SHIM, *argv] if names else list(argv)
+        if process_group and not setsid:
+            return os.posix_spawnp(
+                program[0], program, child_env, file_actions=actions, setpgroup=0
+            )
         return os.posix_spawnp(program[0], program, child_env, file_actions=actions, setsid=setsid)
     finally:
         for fd in lifted:

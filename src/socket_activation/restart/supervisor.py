@@ -37,6 +37,12 @@ calls on a :class:`~socket_activation.restart.generations.Generations` (the book
 generations exist and what became of each) and acts on the events those calls return: a
 rollout's :class:`~socket_activation.restart.generations.Outcome`, a generation's exit, a message
 to forward. The library never prints: progress goes to the *log* callback.
+
+With a :class:`~socket_activation.restart.health.Health` (``supervise --health``) the loop tells
+it, after every step, which generation serves and passes it the serving generation's
+notifications; a :class:`~socket_activation.restart.health.ShutdownDelay` makes the first
+``SIGTERM`` turn readiness off and holds the stop back for its seconds (reloads are refused
+meanwhile).
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ from .._errors import NotifyError
 from ..systemd.notify import NOTIFY_SOCKET, notify
 from .generations import Event, Exited, Generations, Message, Outcome
 from .handoff import MANAGER_NOTIFY_SOCKET
+from .health import Health, ShutdownDelay
 from .idle import IdleWatch
 from .priority import can_restore
 from .readiness import ReadinessSocket
@@ -88,11 +95,17 @@ class Supervisor:
         restart: str = "on-failure",
         environ: Mapping[str, str] | None = None,
         log: Callable[[str], None] | None = None,
+        health: Health | None = None,
+        shutdown_delay: float = 0.0,
         exit_idle_time: float | None = None,
         start_nice: int = 10,
     ) -> None:
         env = dict(os.environ if environ is None else environ)
         self._log = log or (lambda _text: None)
+        self._health = health
+        self._delay = ShutdownDelay(shutdown_delay)
+        child_env = {k: v for k, v in env.items() if k not in _PRIVATE_VARIABLES}
+        child_env.update(health.environment() if health else {})
         if start_nice and not can_restore(start_nice):
             self._log(f"new generations start at normal priority: {_NO_RENICE}")
             start_nice = 0
@@ -100,7 +113,7 @@ class Supervisor:
             argv,
             sockets,
             names,
-            {k: v for k, v in env.items() if k not in _PRIVATE_VARIABLES},
+            child_env,
             ready=ready,
             ready_timeout=ready_timeout,
             drain_timeout=drain_timeout,
@@ -146,6 +159,7 @@ class Supervisor:
                     readiness, selectors.EVENT_READ, lambda: self._on_readiness(readiness)
                 )
                 self._handle(self._generations.start(self._notify_socket))
+                self._observe()
                 while self._exit is None:
                     self._step(selector)
             return self._exit
@@ -162,11 +176,19 @@ class Supervisor:
             key.data()
         self._handle(self._generations.reap())  # every step: a SIGCHLD may have been lost
         self._handle(self._generations.check_deadlines())
+        if self._delay.due() and not self._stopping():
+            self._log(f"shutdown delay of {self._delay.seconds:g} s is over")
+            self.stop(signal.SIGTERM)
         self._check_idle()
         self._maybe_finish()
+        self._observe()
+
+    def _observe(self) -> None:
+        if self._health is not None:
+            self._health.observe(self._generations.serving, self._stopping())
 
     def _timeout(self) -> float:
-        deadlines = [self._generations.next_deadline()]
+        deadlines = [self._generations.next_deadline(), self._delay.deadline]
         if self._idle is not None:
             deadlines.append(self._idle.next_sample)
         deadline = min((d for d in deadlines if d is not None), default=None)
@@ -202,7 +224,7 @@ class Supervisor:
 
     def reload(self) -> None:
         """Roll out a new generation (what SIGHUP does)."""
-        if self._generations.stopping is not None:
+        if self._generations.stopping is not None or self._delay.pending:
             return
         if self._generations.rolling_out:
             self._reload_again = True
@@ -218,13 +240,23 @@ class Supervisor:
             self._notify_manager("STOPPING=1")
         self._generations.stop(signum)
 
+    def _stop_signal(self, signum: int) -> None:
+        """A stop signal; the first SIGTERM waits out a shutdown delay, serving, not ready."""
+        if self._health is not None:
+            self._health.shutting_down()
+        if signum == signal.SIGTERM and not self._stopping() and self._delay.hold():
+            self._log(f"SIGTERM: not ready; serving {self._delay.seconds:g} s more, then stopping")
+            self._notify_manager("STATUS=shutting down: not ready, serving until the delay ends")
+            return
+        self.stop(signum)
+
     def _on_signal(self, signum: int) -> None:
         if signum == signal.SIGCHLD:
             return  # every step reaps
         if signum == signal.SIGHUP:
             self.reload()
         elif signum in _STOP_SIGNALS:
-            self.stop(signum)
+            self._stop_signal(signum)
         else:
             self._generations.signal_serving(signum)
 
@@ -237,6 +269,8 @@ class Supervisor:
             elif isinstance(event, Exited):
                 self._on_exit(event)
             elif isinstance(event, Message):
+                if self._health is not None:
+                    self._health.notified(event.generation.number, event.note.fields)
                 lines = [f"{k}={v}" for k, v in event.note.fields.items() if k in _FORWARD_KEYS]
                 if lines:
                     self._notify_manager("\n".join(lines))

@@ -50,13 +50,19 @@ def load_config(
     plist: PathArg | None = None,
     strict: bool = False,
     on_warning: Callable[[str], None] | None = None,
+    unit_names: Sequence[str | None] | None = None,
+    unit_manager: str | None = None,
 ) -> ServerConfig:
     """The ServerConfig from every source given: explicit values > environment > file.
 
     *overrides* are the explicit values (``ServerConfig`` field names). *env_prefix* ``None``
     ignores the environment; *environ* (default ``os.environ``) is also what unit specifiers
     such as ``%t`` read. *unit* may be one path or a
-    list (a service with several socket units: their sockets in the given order). Warnings (an
+    list (a service with several socket units: their sockets in the given order);
+    *unit_names* the name each loads under when it is not the file's (``foo@bar.socket`` for
+    the template file ``foo@.socket``). A bare unit name (``app.socket``, not a file here) is
+    looked up on the search path of *unit_manager* (``system``, the default, or ``user``) with
+    its drop-ins from every directory. Warnings (an
     unknown key in a unit, a ``Listen*=`` value systemd would ignore, an unsupported socket type)
     go to *on_warning*, by default the ``socket_activation.config`` logger; ``strict=True``
     makes unsupported and ignored ``Listen*=`` lines errors instead.
@@ -78,7 +84,9 @@ def load_config(
         from .unit import read_units
 
         paths = [unit] if isinstance(unit, (str, os.PathLike)) else list(unit)
-        layers.append(read_units(paths, strict=strict, environ=env))
+        layers.append(
+            read_units(paths, strict=strict, environ=env, names=unit_names, manager=unit_manager)
+        )
     if env_prefix is not None:
         layers.append(read_env(env, env_prefix))
     if overrides:

@@ -129,8 +129,9 @@ def systemd_activation(*, trust_pid1: bool = False) -> SystemdActivation:
     variables raise :class:`ActivationError` on every call. A name count that differs from
     LISTEN_FDS is not fatal here: the names are ignored (all ``unknown``) and noted.
 
-    ``trust_pid1`` (opt-in, for containers): accept ``LISTEN_PID=1`` when this process is
-    PID 2 under an init that did not rewrite it (tini, catatonit, ``podman --init``).
+    ``trust_pid1`` (opt-in, for containers): accept ``LISTEN_PID=1`` when this process's
+    parent is PID 1: a container init that did not rewrite it (tini does not; catatonit, which is
+    ``podman run --init``, does, so needs no opt-in).
     """
     global _cache  # noqa: PLW0603 - the one process-wide snapshot
     pid = os.getpid()

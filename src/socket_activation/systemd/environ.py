@@ -184,14 +184,17 @@ def parse_listen_env(
     pidfdid: int | None = None,
     with_names: bool = True,
     trust_pid1: bool = False,
+    ppid: int | None = None,
 ) -> ListenEnv:
     """Decide what ``environ`` passes to process ``pid``, in libsystemd's order of checks.
 
     ``pidfdid`` is this process's pidfd inode id when the kernel gives one (pidfs); a
     ``LISTEN_PIDFDID`` that differs means "not for us" (R5). ``with_names`` also parses
     ``LISTEN_FDNAMES`` first, as ``sd_listen_fds_with_names()`` does, so a malformed value is an
-    error even when the fds are not for us. ``trust_pid1`` accepts ``LISTEN_PID=1`` when ``pid``
-    is 2: a container whose init (tini, catatonit, ``podman --init``) did not rewrite it.
+    error even when the fds are not for us. ``trust_pid1`` accepts ``LISTEN_PID=1`` when the
+    process's parent ``ppid`` is PID 1: a container whose init got the fds and forked us without
+    rewriting ``LISTEN_PID`` (tini). Not "when ``pid`` is 2": under podman and runc the init's
+    child was measured as PID 6 or 7. ``ppid=None`` (unknown) never trusts.
     """
     names: tuple[str, ...] | None = None
     if with_names and LISTEN_FDNAMES in environ:
@@ -205,11 +208,12 @@ def parse_listen_env(
             reason = f"{LISTEN_PID} is not set"
         return ListenEnv(0, names, reason)
     listen_pid = parse_listen_pid(pid_text)
-    via_init = trust_pid1 and listen_pid == 1 and pid == 2
+    under_init = listen_pid == 1 and pid != 1 and ppid == 1
+    via_init = trust_pid1 and under_init
     if listen_pid != pid and not via_init:
         reason = f"{LISTEN_PID}={pid_text} is not this process (pid {pid})"
-        if listen_pid == 1 and pid == 2:
-            reason += "; under a container init, opt in with trust_pid1=True"
+        if under_init:
+            reason += "; under a container init (our parent is PID 1), opt in with trust_pid1=True"
         return ListenEnv(0, names, reason)
 
     pidfdid_text = environ.get(LISTEN_PIDFDID)

@@ -71,8 +71,10 @@ def own_pidfd_inode_id() -> int | None:
 def read_listen_env(
     environ: Mapping[str, str], pid: int | None, *, with_names: bool, trust_pid1: bool = False
 ) -> ListenEnv:
-    """:func:`.environ.parse_listen_env` for *pid* (default: us), with our pidfd id when needed."""
+    """:func:`.environ.parse_listen_env` for *pid* (default: us), with our pidfd id and parent
+    pid when *pid* is us."""
     own_pid = os.getpid()
+    ppid = os.getppid() if pid in (None, own_pid) else None
     pidfdid = None
     # The pidfd id is only ours to compute for this very process.
     if LISTEN_PIDFDID in environ and pid in (None, own_pid):
@@ -83,6 +85,7 @@ def read_listen_env(
         pidfdid=pidfdid,
         with_names=with_names,
         trust_pid1=trust_pid1,
+        ppid=ppid,
     )
 
 

@@ -37,6 +37,8 @@ class ParseIntError(ValueError):
 
 def _digit(char: str) -> int:
     """The value of an ASCII digit or letter as strtol sees it; 99 for anything else."""
+    if not char.isascii():  # "İ".lower() is two characters; C sees bytes >= 0x80: no digit
+        return 99
     if "0" <= char <= "9":
         return ord(char) - ord("0")
     if "a" <= char.lower() <= "z":

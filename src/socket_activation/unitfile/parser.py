@@ -234,18 +234,27 @@ def dropin_paths(path: str | os.PathLike[str], name: str | None = None) -> list[
     return result
 
 
-def read_unit(path: str | os.PathLike[str], *, name: str | None = None) -> UnitFile:
+def read_unit(
+    path: str | os.PathLike[str],
+    *,
+    name: str | None = None,
+    manager: str | None = None,
+    dropins: list[Path] | None = None,
+) -> UnitFile:
     """Read the unit at *path* and its drop-ins.
 
     *name* is the unit's name when it differs from the file name (an instance
-    ``foo@bar.socket`` of the template file ``foo@.socket``). The manager (system or user) is
-    chosen from the path, see :func:`~._specifiers.manager_for_path`.
+    ``foo@bar.socket`` of the template file ``foo@.socket``). The manager (``system`` or
+    ``user``) is *manager*, by default chosen from the path, see
+    :func:`~._specifiers.manager_for_path`. *dropins* replaces the drop-ins beside the unit
+    (:func:`.search.find_unit` gives those of every directory of a search path).
     """
     unit_path = Path(path)
     unit_name = name or unit_path.name
     known = known_keys_for(unit_name)
-    unit = UnitFile(unit_name, str(unit_path), manager_for_path(unit_path.absolute()))
-    for file in [unit_path, *dropin_paths(unit_path, unit_name)]:
+    unit = UnitFile(unit_name, str(unit_path), manager or manager_for_path(unit_path.absolute()))
+    found = dropin_paths(unit_path, unit_name) if dropins is None else dropins
+    for file in [unit_path, *found]:
         text = _read_text(file)
         assignments, warnings = parse_unit_text(text, str(file), known=known)
         unit.assignments.extend(assignments)

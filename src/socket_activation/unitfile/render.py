@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["SocketGroup", "render_plist", "render_service", "render_units", "socket_groups"]
 
 _YES_NO = {True: "yes", False: "no"}
+_DEFAULT_MAX_CONNECTIONS = 64  # systemd's MaxConnections= default (R73)
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class SocketGroup:
     options: BindOptions
     accept: bool
     addresses: tuple[ListenAddress, ...]
+    max_connections: int = 64
 
 
 def socket_groups(config: ServerConfig, name: str) -> list[SocketGroup]:
@@ -47,13 +49,23 @@ def socket_groups(config: ServerConfig, name: str) -> list[SocketGroup]:
     for spec in config.listen_specs():
         options = spec.bind_options(config)
         last = groups[-1] if groups else None
-        if last and (last.name, last.options, last.accept) == (spec.name, options, spec.accept):
+        key = (spec.name, options, spec.accept, spec.max_connections)
+        if last and (last.name, last.options, last.accept, last.max_connections) == key:
             groups[-1] = SocketGroup(
-                last.unit, last.name, options, spec.accept, (*last.addresses, spec.address)
+                last.unit,
+                last.name,
+                options,
+                spec.accept,
+                (*last.addresses, spec.address),
+                spec.max_connections,
             )
             continue
         unit = f"{name}.socket" if not groups else f"{name}-{len(groups) + 1}.socket"
-        groups.append(SocketGroup(unit, spec.name, options, spec.accept, (spec.address,)))
+        groups.append(
+            SocketGroup(
+                unit, spec.name, options, spec.accept, (spec.address,), spec.max_connections
+            )
+        )
     if any(g.accept for g in groups) and len(groups) > 1:
         raise ConfigError(
             "Accept=yes sockets need one socket unit per template service; "
@@ -124,9 +136,14 @@ def _socket_text(group: SocketGroup, service: str) -> str:
         ("FreeBind", o.free_bind),
         ("Transparent", o.transparent),
         ("PassCredentials", o.pass_credentials),
+        ("Broadcast", o.broadcast),
+        ("PassSecurity", o.pass_security),
+        ("PassPacketInfo", o.pass_packet_info),
         ("Accept", group.accept),
     )
     lines += [f"{key}=yes" for key, on in flags if on]
+    if group.accept and group.max_connections != _DEFAULT_MAX_CONNECTIONS:
+        lines.append(f"MaxConnections={group.max_connections}")
     for key, maybe in (("KeepAlive", o.keep_alive), ("NoDelay", o.no_delay)):
         if maybe is not None:
             lines.append(f"{key}={_YES_NO[maybe]}")
@@ -137,6 +154,15 @@ def _socket_text(group: SocketGroup, service: str) -> str:
         ("SocketUser", o.socket_user and _escape(o.socket_user)),
         ("SocketGroup", o.socket_group and _escape(o.socket_group)),
         ("DeferAcceptSec", o.defer_accept and _seconds(o.defer_accept)),
+        ("KeepAliveTimeSec", o.keep_alive_time and _seconds(o.keep_alive_time)),
+        ("KeepAliveIntervalSec", o.keep_alive_interval and _seconds(o.keep_alive_interval)),
+        ("KeepAliveProbes", o.keep_alive_probes or None),
+        ("Priority", o.priority),
+        ("Mark", o.mark),
+        ("IPTOS", o.ip_tos),
+        ("IPTTL", o.ip_ttl),
+        ("Timestamping", o.timestamping if o.timestamping != "off" else None),
+        ("TCPCongestion", o.tcp_congestion),
     )
     lines += [f"{key}={value}" for key, value in values if value is not None]
     if group.unit != f"{service}.socket" and not group.accept:

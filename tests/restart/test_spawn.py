@@ -1,0 +1,102 @@
+"""spawn_with_sockets: the child's stdio and process group (the listening fds are tested with
+the handoff and supervise)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+from pathlib import Path
+
+from socket_activation.restart.spawn import spawn_with_sockets
+
+# prints what it was given: LISTEN_FDS, its fd 3's address, its pgid and sid, stdin's first line
+CHILD = """
+import json, os, socket, sys
+s = socket.socket(fileno=3)
+print(json.dumps({
+    'fds': os.environ.get('LISTEN_FDS'), 'fd3': list(s.getsockname()), 'pid': os.getpid(),
+    'pgid': os.getpgid(0), 'sid': os.getsid(0), 'stdin': sys.stdin.readline().strip(),
+}))
+s.detach()
+print('to stderr', file=sys.stderr)
+"""
+
+
+def run(tmp_path: Path, **options: object) -> dict[str, object]:
+    """Spawn CHILD with one listening socket, stdio on files opened at the lowest fds."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    (tmp_path / "in").write_text("from stdin\n")
+    with listener:
+        stdin = os.open(tmp_path / "in", os.O_RDONLY)
+        out = os.open(tmp_path / "out", os.O_WRONLY | os.O_CREAT, 0o600)
+        err = os.open(tmp_path / "err", os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            pid = spawn_with_sockets(
+                [sys.executable, "-c", CHILD], [listener.fileno()], ["web"], dict(os.environ),
+                stdin=stdin, stdout=out, stderr=err, **options,  # type: ignore[arg-type]
+            )  # fmt: skip
+        finally:
+            for fd in (stdin, out, err):
+                os.close(fd)
+        _, status = os.waitpid(pid, 0)
+        report = json.loads((tmp_path / "out").read_text())
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert report["fd3"] == list(listener.getsockname())
+    assert (tmp_path / "err").read_text() == "to stderr\n"
+    return dict(report)
+
+
+# in a fresh process (fds 3.. free): the log files get fds 3, 4, 5, the socket 6
+DRIVER = """
+import json, os, socket, sys
+from socket_activation.restart.spawn import spawn_with_sockets
+d = sys.argv[1]
+stdin = os.open(d + '/in', os.O_RDONLY)
+out = os.open(d + '/out', os.O_WRONLY | os.O_CREAT, 0o600)
+err = os.open(d + '/err', os.O_WRONLY | os.O_CREAT, 0o600)
+listener = socket.create_server(('127.0.0.1', 0))
+assert (stdin, out, err, listener.fileno()) == (3, 4, 5, 6), (stdin, out, err, listener)
+pid = spawn_with_sockets([sys.executable, '-c', sys.argv[2]], [listener.fileno()], ['web'],
+                         dict(os.environ), stdin=stdin, stdout=out, stderr=err)
+_, status = os.waitpid(pid, 0)
+print(json.dumps({'status': status, 'address': list(listener.getsockname())}))
+"""
+
+
+def test_stdio_files_numbered_in_the_listening_range_are_not_overwritten(
+    tmp_path: Path,
+) -> None:
+    """Log files open at fds 3, 4, 5 (a fresh process's lowest free fds) become the child's
+    0, 1, 2 and the socket still lands at 3: stdio is placed from lifted copies first."""
+    import subprocess
+
+    (tmp_path / "in").write_text("from stdin\n")
+    done = subprocess.run(
+        [sys.executable, "-c", DRIVER, str(tmp_path), CHILD],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    driver = json.loads(done.stdout)
+    assert driver["status"] == 0
+    report = json.loads((tmp_path / "out").read_text())
+    assert report["fd3"] == driver["address"]
+    assert (report["fds"], report["stdin"]) == ("1", "from stdin")
+    assert (tmp_path / "err").read_text() == "to stderr\n"
+
+
+def test_stdio_goes_where_asked_and_the_group_stays_ours_by_default(tmp_path: Path) -> None:
+    report = run(tmp_path)
+    assert report["stdin"] == "from stdin"
+    assert report["pgid"] == os.getpgid(0)
+
+
+def test_process_group_makes_the_child_lead_a_group_in_our_session(tmp_path: Path) -> None:
+    report = run(tmp_path, process_group=True)
+    assert report["pgid"] == report["pid"]
+    assert report["sid"] == os.getsid(0)
+
+
+def test_setsid_makes_the_child_lead_a_session(tmp_path: Path) -> None:
+    report = run(tmp_path, setsid=True, process_group=True)
+    assert report["sid"] == report["pid"] == report["pgid"]
