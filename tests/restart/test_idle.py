@@ -8,7 +8,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from socket_activation.restart.idle import IdleWatch, SockDiagError, check_interval
+from socket_activation.restart.idle import (
+    MIN_IDLE_SAMPLES,
+    IdleWatch,
+    SockDiagError,
+    check_interval,
+)
 
 
 class Clock:
@@ -31,10 +36,21 @@ def test_idle_only_after_the_whole_time_without_a_connection(listener: socket.so
     clock = Clock()
     watch = IdleWatch([listener], 2.0, clock=clock)
     assert watch.interval == 0.2
-    assert not watch.sample()
-    clock.now += 1.9
-    assert not watch.sample()
-    clock.now += 0.1
+    for _ in range(9):  # 0.2 .. 1.8 s
+        clock.now += 0.2
+        assert not watch.sample()
+    clock.now += 0.2
+    assert watch.sample()
+
+
+def test_sparse_samples_need_several_idle_ones_in_a_row(listener: socket.socket) -> None:
+    """Samples 3 s apart (costly ones) with S = 1 s: one idle sample is not enough."""
+    clock = Clock()
+    watch = IdleWatch([listener], 1.0, clock=clock)
+    for _ in range(MIN_IDLE_SAMPLES - 1):
+        clock.now += 3.0
+        assert not watch.sample()
+    clock.now += 3.0
     assert watch.sample()
 
 
@@ -52,15 +68,22 @@ def test_a_queued_connection_restarts_the_clock(listener: socket.socket) -> None
     accepted.close()
     time.sleep(0.02)
     assert not watch.sample()  # the clock starts again from the last busy sample
+    for _ in range(MIN_IDLE_SAMPLES - 2):
+        clock.now += 0.2
+        assert not watch.sample()
     clock.now += 1.0
     assert watch.sample()
 
 
 def test_due_waits_for_the_interval(listener: socket.socket) -> None:
     clock = Clock()
-    watch = IdleWatch([listener], 0.5, clock=clock)
+    # a free sample (cost_clock still): the interval stays 0.05 s
+    watch = IdleWatch([listener], 0.5, clock=clock, cost_clock=lambda: 0.0)
     assert watch.next_sample == clock.now + 0.05
     assert not watch.due()
+    for _ in range(MIN_IDLE_SAMPLES - 1):
+        clock.now += 0.05
+        assert not watch.due()  # due and sampled, but not idle long enough yet
     clock.now += 0.5
     assert watch.due()
 

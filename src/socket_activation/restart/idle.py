@@ -3,8 +3,10 @@
 :class:`IdleWatch` samples the listening sockets with
 :func:`socket_activation.net.sockdiag.listener_activity` every :attr:`IdleWatch.interval`
 seconds (``min(1, S/10)``); any sample that shows a queued or open connection restarts the
-clock. It is idle once the samples of the last S seconds all showed nothing. The same watch
-serves ``supervise --exit-idle-time`` (which cannot see its child's connections) and the
+clock. It is idle once the samples of the last S seconds all showed nothing, and there were at
+least :data:`MIN_IDLE_SAMPLES` of them in a row (one sample that happens to fall between two
+requests of a steady load must not decide on its own, even when costly samples are sparse).
+The same watch serves ``supervise --exit-idle-time`` (which cannot see its child's connections) and the
 integrations (which stop accepting in the same event-loop step as the last sample, so a
 connection cannot slip in between).
 
@@ -34,12 +36,14 @@ from collections.abc import Callable, Sequence
 
 from ..net.sockdiag import Activity, SockDiagError, check_watchable, listener_activity
 
-__all__ = ["MAX_DUTY", "IdleWatch", "SockDiagError", "check_interval"]
+__all__ = ["MAX_DUTY", "MIN_IDLE_SAMPLES", "IdleWatch", "SockDiagError", "check_interval"]
 
 _MAX_INTERVAL = 1.0
 _MIN_INTERVAL = 0.05
 # the share of one CPU sampling may take: the interval stretches after a costly sample
 MAX_DUTY = 0.01
+# consecutive idle samples needed, however long S has passed
+MIN_IDLE_SAMPLES = 5
 
 
 def check_interval(seconds: float) -> float:
@@ -78,6 +82,7 @@ class IdleWatch:
             check_watchable(sock)
         now = clock()
         self._busy_at = now  # the last moment a sample saw a connection (or the start)
+        self._quiet = 0  # idle samples in a row
         self._next = now + self.interval
         self.last: tuple[Activity, ...] = ()
 
@@ -90,6 +95,7 @@ class IdleWatch:
         """Restart the clock (a rollout, a connection seen some other way); the next sample
         is due an interval from now."""
         self._busy_at = self._clock()
+        self._quiet = 0
         self._next = max(self._next, self._busy_at + self.interval)
 
     def sample(self) -> bool:
@@ -101,8 +107,10 @@ class IdleWatch:
         self._next = now + max(self.interval, self.cost / MAX_DUTY)
         if not all(activity.idle for activity in self.last):
             self._busy_at = now
+            self._quiet = 0
             return False
-        return now - self._busy_at >= self.seconds
+        self._quiet += 1
+        return self._quiet >= MIN_IDLE_SAMPLES and now - self._busy_at >= self.seconds
 
     def due(self) -> bool:
         """:meth:`sample` when its time has come; False before."""
