@@ -6,9 +6,9 @@ seconds (``min(1, S/10)``); any sample that shows a queued or open connection re
 clock. It is idle once the samples of the last S seconds all showed nothing, and there were at
 least :data:`MIN_IDLE_SAMPLES` of them in a row (one sample that happens to fall between two
 requests of a steady load must not decide on its own, even when costly samples are sparse).
-The same watch serves ``supervise --exit-idle-time`` (which cannot see its child's connections) and the
-integrations (which stop accepting in the same event-loop step as the last sample, so a
-connection cannot slip in between).
+The same watch serves ``supervise --exit-idle-time`` (which cannot see its child's
+connections) and the integrations (which stop accepting in the same event-loop step as the
+last sample, so a connection cannot slip in between).
 
 Why exiting then loses nothing: the service manager keeps its own reference to every
 listening socket (systemd's ``.socket`` unit, launchd). Closing *our* references leaves the
