@@ -10,6 +10,8 @@ Variants, bare beside the library (benchmarks/_first_request_apps.py):
 - ``stdlib-bare``            http.server on fd 3, no library;
 - ``stdlib-lib``             the same app through resolve() + serve_until_idle (idle exit);
 - ``supervise+stdlib-bare``  the bare app under ``supervise --exit-idle-time 1``;
+- ``supervise+demo``         ``socket-activation demo`` (a socketserver app on the library)
+  under ``supervise --exit-idle-time 1``, compared with ``stdlib-bare``;
 - ``uvicorn-bare``           ``uvicorn.run(app, fd=3)``;
 - ``uvicorn-lib``            ``integrations.uvicorn.run(app, exit_idle_time=1)``;
 - ``supervise+uvicorn-bare`` the bare uvicorn app under ``supervise --exit-idle-time 1``.
@@ -48,6 +50,11 @@ VARIANTS: dict[str, tuple[list[str], bool, str | None]] = {
     "stdlib-lib": ([PYTHON, str(APPS), "stdlib-lib"], True, "stdlib-bare"),
     "supervise+stdlib-bare": (
         [*SUPERVISE, PYTHON, str(APPS), "stdlib-bare"],
+        True,
+        "stdlib-bare",
+    ),
+    "supervise+demo": (
+        [*SUPERVISE, PYTHON, "-m", "socket_activation", "demo"],
         True,
         "stdlib-bare",
     ),

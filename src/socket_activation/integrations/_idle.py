@@ -10,7 +10,6 @@ passed (on sockets we bound, closing them would reset queued connections).
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 from collections.abc import Callable, Iterable
@@ -64,6 +63,8 @@ async def wait_idle(
     *busy* (the server's own count of connections, when it has one) is asked first and
     spares a netlink round trip while it says True.
     """
+    import asyncio  # here: the socketserver path must not pay ~20 ms for it
+
     while True:
         await asyncio.sleep(idle.interval)
         if busy is not None and busy():
