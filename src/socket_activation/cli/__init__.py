@@ -24,8 +24,10 @@ EX_DATAERR = 65
 EX_OSERR = 71
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser, every subcommand registered."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The full argument parser, every subcommand registered (just *only*, when it names one:
+    a service's start-up, e.g. ``supervise`` under an on-demand unit, skips the others'
+    imports)."""
     from .. import __version__
 
     parser = argparse.ArgumentParser(
@@ -34,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
+    for name in (only,) if only in COMMANDS else COMMANDS:
         importlib.import_module(f".{name}", __name__).register(sub)
     return parser
 
@@ -46,8 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .reload import main as reload_main
 
         return reload_main(words[1:])
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    parser = build_parser(words[0] if words else None)
+    args = parser.parse_args(words)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return EX_USAGE

@@ -151,7 +151,18 @@ def resolve_from_args(args: argparse.Namespace, *, nonblocking: bool = True) -> 
     """Resolve the sockets the options describe, as an app would."""
     from .._resolve import resolve
 
-    return resolve(config_from_args(args), trust_pid1=args.trust_pid1, nonblocking=nonblocking)
+    # nothing configured: let resolve() build its default config only if it consults it, so
+    # an activated start-up (an on-demand service's first request) does not import pydantic
+    config = config_from_args(args) if _configured(args) else None
+    return resolve(config, trust_pid1=args.trust_pid1, nonblocking=nonblocking)
+
+
+def _configured(args: argparse.Namespace) -> bool:
+    """True when an option or a SOCKET_ACTIVATION_* variable configures anything."""
+    options = ("listens", "fdname", "unit", "config", "plist")
+    if any(getattr(args, name, None) for name in options):
+        return True
+    return any(key.startswith(ENV_PREFIX) for key in os.environ)
 
 
 def add_command_argument(parser: argparse.ArgumentParser) -> None:

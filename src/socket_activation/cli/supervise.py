@@ -39,6 +39,16 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _nice(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number 0..19, got {text!r}") from None
+    if not 0 <= value <= 19:
+        raise argparse.ArgumentTypeError(f"must be 0..19, got {text!r}")
+    return value
+
+
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     parser = sub.add_parser(
         "supervise",
@@ -77,6 +87,28 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         default="on-failure",
         help="replace the serving generation when it dies (default: unless it exits 0)",
     )
+    parser.add_argument(
+        "--start-nice",
+        type=_nice,
+        default=10,
+        metavar="N",
+        help=(
+            "a generation started while another serves runs N nice levels lower until its "
+            "READY=1, leaving the CPU to the one serving (default 10; 0: off; needs the right "
+            "to restore it: root, CAP_SYS_NICE or LimitNICE=)"
+        ),
+    )
+    parser.add_argument(
+        "--exit-idle-time",
+        type=_seconds,
+        default=None,
+        metavar="S",
+        help=(
+            "exit 0 (after STOPPING=1 and a drain) once no connection has been open or queued "
+            "for S seconds, as the kernel sees it; the service manager keeps the sockets and "
+            "starts the service again on the next connection (needs inherited sockets)"
+        ),
+    )
     add_health_options(parser)
     parser.add_argument(
         "--watch",
@@ -111,6 +143,13 @@ def run(args: argparse.Namespace) -> int:
     if resolution.activated:  # otherwise the notes only say "not activated"
         for note in resolution.notes:
             _log(note)
+    elif args.exit_idle_time is not None:
+        resolution.close()
+        raise ConfigError(
+            "needs sockets a service manager holds (LISTEN_FDS from a .socket unit): on sockets "
+            "supervise bound itself, exiting would close them and reset queued connections",
+            source="--exit-idle-time",
+        )
     try:
         with serving_health(args, _log) as health:
             supervisor = Supervisor(
@@ -125,6 +164,8 @@ def run(args: argparse.Namespace) -> int:
                 health=health,
                 shutdown_delay=args.shutdown_delay,
                 watch=args.watch,
+                exit_idle_time=args.exit_idle_time,
+                start_nice=args.start_nice,
             )
             return supervisor.run()
     finally:

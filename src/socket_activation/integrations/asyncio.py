@@ -15,6 +15,12 @@ servers started so far are closed when a later one fails.
 Each ``asyncio.Server`` owns its socket: ``server.close()`` closes it (an inherited fd is only
 ever served by this process, so that is what a stopping server wants). To stop without
 dropping a connection accepted at that moment, use :func:`close_servers`.
+
+On-demand services (a ``.socket`` unit starts the service on the first connection)::
+
+    servers = await start_servers(handle)
+    socket_activation.ready()
+    await close_when_idle(servers, 30)    # serves; returns once idle 30 s: exit 0
 """
 
 from __future__ import annotations
@@ -24,13 +30,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .._resolve import Resolution
-from ._common import listen_backlog, stream_sockets
+from ._common import listen_backlog, notify_stopping, stream_sockets
+from ._idle import close_watch, require_inherited, wait_idle, watch
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..config import ServerConfig
 
-__all__ = ["close_servers", "create_servers", "start_servers"]
+__all__ = ["close_servers", "close_when_idle", "create_servers", "start_servers"]
 
 # Seconds connections accepted just before shutdown get to reach their handler (close_servers).
 _ACCEPT_GRACE = 0.5
@@ -121,5 +128,35 @@ async def close_servers(
         for sock in server.sockets:
             loop.remove_reader(sock.fileno())
     await asyncio.sleep(accept_grace)
+    for server in servers:
+        server.close()
+
+
+async def close_when_idle(
+    servers: list[asyncio.Server], exit_idle_time: float, *, notify: bool = True
+) -> None:
+    """Serve until no connection has been open or queued for *exit_idle_time* seconds, then
+    stop accepting (in that same loop step), send ``STOPPING=1`` and close the servers.
+
+    Idleness is the kernel's view of the sockets (sock_diag), so connections still held by a
+    handler count. Connections that arrive afterwards wait in the queue of the socket the
+    service manager holds, for the next start: hence a :class:`ConfigError` for sockets that
+    were not passed by a service manager.
+    """
+    sockets = [sock for server in servers for sock in server.sockets]
+    require_inherited(sock.fileno() for sock in sockets)
+    idle = watch(sockets, exit_idle_time)
+    loop = asyncio.get_running_loop()
+
+    def stop_accepting() -> None:
+        for sock in sockets:
+            loop.remove_reader(sock.fileno())
+
+    try:
+        await wait_idle(idle, stop_accepting)
+    finally:
+        close_watch(idle)
+    if notify:
+        notify_stopping()
     for server in servers:
         server.close()

@@ -11,7 +11,8 @@ fd numbers are fixed. What this adds: the sockets come from :func:`socket_activa
 (``fd://`` sets ``SO_REUSEADDR`` and makes the fd inheritable by every child), hypercorn's
 ``backlog`` (100 by default, and asyncio calls ``listen()`` again) defaults to the sockets'
 own limit, and a service manager hears ``READY=1`` once hypercorn accepts and ``STOPPING=1``
-when it stops (hypercorn sends neither).
+when it stops (hypercorn sends neither). ``exit_idle_time=S`` shuts it down once no
+connection has been open or queued for S seconds (an on-demand service).
 
 With a certificate (``certfile``/``keyfile`` set) the sockets are served over TLS. HTTP/3
 (QUIC over the datagram sockets) is not wired here.
@@ -33,6 +34,7 @@ from hypercorn.utils import wrap_app
 
 from .._resolve import Resolution
 from ._common import listen_backlog, notify_ready, notify_stopping, stream_sockets
+from ._idle import close_watch, require_inherited, wait_idle, watch
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -56,6 +58,7 @@ async def serve(
     mode: Literal["asgi", "wsgi"] | None = None,
     notify: bool = True,
     accept_grace: float = _ACCEPT_GRACE,
+    exit_idle_time: float | None = None,
 ) -> None:
     """Serve *app* with hypercorn on the listening stream sockets.
 
@@ -69,6 +72,11 @@ async def serve(
     closes every connection that has no request in progress, including one accepted a moment
     earlier whose request is still on the wire (measured: one reset per few restarts under
     load, none with the grace).
+
+    ``exit_idle_time=S``: once the kernel (sock_diag) has shown no connection open or queued
+    for S seconds, stop accepting in that same loop step and shut down as on SIGTERM. Only on
+    sockets a service manager passed (:class:`ConfigError` otherwise): it holds them while
+    the service is down, and starts it again on the next connection.
     """
     _, streams = stream_sockets(config, resolution)
     options = hypercorn_config or Config()
@@ -79,19 +87,27 @@ async def serve(
     else:
         sockets = Sockets(secure_sockets=[], insecure_sockets=served, quic_sockets=[])
     wait = shutdown_trigger or _signalled()
+    if exit_idle_time is not None:
+        require_inherited([s.fd for s in streams], [s.fd for s in streams if s.inherited])
+
+    def stop_accepting() -> None:
+        loop = asyncio.get_running_loop()
+        for sock in served:  # the sockets stay open for the other generation
+            loop.remove_reader(sock.fileno())
 
     async def trigger() -> None:
         # worker_serve awaits the trigger only once every socket is being served
         if notify:
             notify_ready(streams, "hypercorn")
         try:
-            await wait()
+            if exit_idle_time is None:
+                await wait()
+            else:
+                await _first(wait(), _idle(served, exit_idle_time, stop_accepting))
         finally:
             if notify:
                 notify_stopping()
-        loop = asyncio.get_running_loop()
-        for sock in served:  # stop accepting; the sockets stay open for the other generation
-            loop.remove_reader(sock.fileno())
+        stop_accepting()
         await asyncio.sleep(accept_grace)
 
     await worker_serve(
@@ -109,3 +125,21 @@ def _signalled() -> Callable[[], Awaitable[object]]:
     for signum in _STOP_SIGNALS:
         loop.add_signal_handler(signum, event.set)
     return event.wait
+
+
+async def _idle(served: list[Any], seconds: float, stop_accepting: Callable[[], None]) -> None:
+    idle = watch(served, seconds)
+    try:
+        await wait_idle(idle, stop_accepting)
+    finally:
+        close_watch(idle)
+
+
+async def _first(*waits: Awaitable[object]) -> None:
+    """Wait for whichever of *waits* ends first; cancel the others."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()

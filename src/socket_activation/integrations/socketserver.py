@@ -12,19 +12,24 @@ in place of the one it created (closed at once), and fills in what ``server_bind
 (``server_name``/``server_port`` for ``http.server``, the base environ for ``wsgiref``). The
 server class is picked from the socket's kind unless given: a threading server for TCP, Unix
 stream, UDP and Unix datagram sockets.
+
+On-demand services: :func:`serve_until_idle` serves like ``serve_forever`` and returns once no
+connection has been open or queued for S seconds (``STOPPING=1`` sent): exit 0 then.
 """
 
 from __future__ import annotations
 
+import selectors
 import socket
 import socketserver
+import time
 from collections.abc import Callable
 from typing import Any
 
 from .._resolve import ResolvedSocket
 from ..net.sockinfo import describe_socket
 
-__all__ = ["make_server"]
+__all__ = ["make_server", "serve_until_idle"]
 
 _SERVER_FOR_KIND: dict[str, type[socketserver.BaseServer]] = {
     "tcp": socketserver.ThreadingTCPServer,
@@ -72,3 +77,44 @@ def make_server(
         server.setup_environ()
     result: socketserver.BaseServer = server
     return result
+
+
+def serve_until_idle(
+    server: socketserver.BaseServer,
+    exit_idle_time: float,
+    *,
+    notify: bool = True,
+    inherited: bool | None = None,
+) -> None:
+    """Serve *server* (from :func:`make_server`) in this thread until no connection has been
+    open or queued for *exit_idle_time* seconds, as the kernel sees it; then stop accepting,
+    send ``STOPPING=1`` and return (``server_close()`` is the caller's: with a threading
+    server it waits for the handlers).
+
+    Accepts happen in this thread, between samples, so no connection is accepted after the
+    sample that found the socket idle: the next one waits in the queue of the socket the
+    service manager holds. Hence a :class:`ConfigError` for a socket it did not pass
+    (*inherited* overrides the check against ``LISTEN_FDS``, e.g. for launchd).
+    """
+    from ._common import notify_stopping
+    from ._idle import close_watch, require_inherited, watch
+
+    sock: socket.socket = server.socket  # type: ignore[attr-defined]
+    if inherited is None:
+        require_inherited([sock.fileno()])
+    elif not inherited:
+        require_inherited([sock.fileno()], [])
+    idle = watch([sock], exit_idle_time)
+    try:
+        with selectors.DefaultSelector() as selector:
+            selector.register(sock, selectors.EVENT_READ)
+            while True:
+                if selector.select(max(0.0, idle.next_sample - time.monotonic())):
+                    server.handle_request()  # readable: accepts at once
+                    server.service_actions()
+                elif idle.due():
+                    break
+    finally:
+        close_watch(idle)
+    if notify:
+        notify_stopping()

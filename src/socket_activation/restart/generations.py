@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
 from ..systemd.notify import NOTIFY_SOCKET
+from .priority import lower, restore
 from .readiness import Notification, belongs_to, describe_wait_status
 from .spawn import spawn_with_sockets
 
@@ -46,6 +47,7 @@ class Generation:
     state: str
     deadline: float | None = None  # ready deadline (starting), SIGKILL time (draining, failed)
     status: int | None = None  # wait status once reaped
+    nice: int | None = None  # the nice value to restore once ready (started niced)
 
     def __str__(self) -> str:
         return f"generation {self.number} (pid {self.pid})"
@@ -118,6 +120,7 @@ class Generations:
         ready_timeout: float = 30.0,
         drain_timeout: float = 30.0,
         log: Callable[[str], None] | None = None,
+        start_nice: int = 0,
     ) -> None:
         if not argv:
             raise ValueError("supervise needs a command to run")
@@ -135,6 +138,7 @@ class Generations:
         self.ready_timeout = ready_timeout
         self.drain_timeout = drain_timeout
         self._env = dict(env)
+        self.start_nice = start_nice  # a generation that starts while another serves: niced
         self._log = log or (lambda _text: None)
         self._generations: list[Generation] = []
         self._count = 0
@@ -177,6 +181,8 @@ class Generations:
             self._log(f"cannot start generation {self._count} ({self.argv[0]!r}): {exc}")
             return [Outcome(self._count, "not-started", reason=str(exc))]
         gen = Generation(self._count, pid, "starting", time.monotonic() + self.ready_timeout)
+        if self.start_nice and self.serving is not None:
+            gen.nice = lower(pid, self.start_nice)  # yield the CPU to the one that serves
         self._generations.append(gen)
         self._log(f"started {gen}")
         if self.ready_mode == "started":
@@ -262,6 +268,9 @@ class Generations:
     def _promote(self, gen: Generation) -> Outcome:
         old = self.serving
         gen.state, gen.deadline = "serving", None
+        if gen.nice is not None:
+            restore(gen.pid, gen.nice)
+            gen.nice = None
         self.serving = gen
         if old is not None:
             old.state, old.deadline = "draining", time.monotonic() + self.drain_timeout

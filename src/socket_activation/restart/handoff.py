@@ -47,6 +47,7 @@ from .._errors import HandoffError, NotifyError
 from ..net.bind import forget_unix_socket
 from ..net.sockaddr import SocketAddress
 from ..systemd.notify import NOTIFY_SOCKET, NotifyResult, notify
+from .priority import can_restore, lower, restore
 from .readiness import ChildExitedError, ReadinessSocket, ReadyTimeoutError
 from .spawn import spawn_with_sockets
 
@@ -104,7 +105,9 @@ class Upgrader:
     *sockets* are handed to the new process at fds 3.. in this order, named by *names*
     (``LISTEN_FDNAMES``). *argv* defaults to ``[sys.executable, *sys.argv]`` (and
     ``sys.orig_argv`` when Python was started with options such as ``-m``); *environ* to
-    ``os.environ`` (read at each upgrade).
+    ``os.environ`` (read at each upgrade). The new process runs *start_nice* nice levels lower
+    until its ``READY=1`` (so its start-up leaves the CPU to this one, which serves), where the
+    value can be restored (:mod:`socket_activation.restart.priority`); 0 turns that off.
 
     *notify_reload* speaks the ``Type=notify-reload`` protocol to the manager around each
     upgrade: ``RELOADING=1`` with ``MONOTONIC_USEC=`` first, then ``MAINPID=`` and ``READY=1``
@@ -122,6 +125,7 @@ class Upgrader:
         environ: Mapping[str, str] | None = None,
         ready_timeout: float = DEFAULT_READY_TIMEOUT,
         notify_reload: bool = False,
+        start_nice: int = 10,
     ) -> None:
         if len(sockets) != len(names):
             raise ValueError(f"{len(sockets)} sockets but {len(names)} names")
@@ -133,6 +137,8 @@ class Upgrader:
         self._argv = list(argv) if argv is not None else _own_argv()
         self._environ = environ
         self.ready_timeout = ready_timeout
+        # the new process runs this much nicer until READY=1, where it can be put back
+        self.start_nice = start_nice if can_restore(start_nice) else 0
         self._lock = threading.Lock()
         self._child: int | None = None
         self._done: HandoffResult | None = None
@@ -199,8 +205,11 @@ class Upgrader:
             except OSError as exc:
                 raise HandoffError(f"cannot start {self._argv[0]!r}: {exc}") from exc
             self._child = pid
+            base = lower(pid, self.start_nice) if self.start_nice else None
             try:
                 note = readiness.wait_ready(pid, self.ready_timeout)
+                if base is not None:
+                    restore(pid, base)
             except ChildExitedError as exc:
                 raise HandoffError(_why(exc.args[0], exc.last_status)) from None
             except ReadyTimeoutError as exc:

@@ -21,6 +21,14 @@
   when they have, with the serving generation's status (``128 + N`` for death by signal N).
   ``SIGUSR1``/``SIGUSR2``/``SIGWINCH`` go to the serving generation.
 - As PID 1 (a container's init) every child is reaped, including orphans re-parented to us.
+- ``start_nice=N`` (default 10): a generation started while another serves runs N nice levels
+  lower until its ``READY=1`` (:mod:`~socket_activation.restart.priority`), so its start-up
+  does not take the CPU from the one serving; 0 turns it off, as does a lack of the privilege
+  to restore the value.
+- ``exit_idle_time=S``: once the kernel has shown no connection open or queued on any socket
+  for S seconds (:class:`~socket_activation.restart.idle.IdleWatch`), stop like ``SIGTERM``
+  (``STOPPING=1``, the generation drains) and exit 0. Only for sockets a service manager holds
+  too: it starts the service again on the next connection, which waits in the queue meanwhile.
 
 Under systemd (``NOTIFY_SOCKET`` set for us), the supervisor is the main process: it sends
 ``READY=1`` when the first generation is ready, ``STATUS=`` on every change, and forwards the
@@ -55,6 +63,8 @@ from ..systemd.notify import NOTIFY_SOCKET, notify
 from .generations import Event, Exited, Generations, Message, Outcome
 from .handoff import MANAGER_NOTIFY_SOCKET
 from .health import Health, ShutdownDelay
+from .idle import IdleWatch
+from .priority import can_restore
 from .readiness import ReadinessSocket
 from .reload_channel import ReloadChannel
 
@@ -70,6 +80,7 @@ _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
 _FORWARD_SIGNALS = (signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH)
 # Notification keys worth passing from the serving generation up to the service manager.
 _FORWARD_KEYS = ("STATUS", "WATCHDOG", "EXTEND_TIMEOUT_USEC")
+_NO_RENICE = "restoring a nice value needs CAP_SYS_NICE or RLIMIT_NICE (LimitNICE=)"
 # Variables a generation must not inherit: they describe our relation with our manager.
 _PRIVATE_VARIABLES = (MANAGER_NOTIFY_SOCKET, "WATCHDOG_USEC", "WATCHDOG_PID")
 
@@ -92,6 +103,8 @@ class Supervisor:
         health: Health | None = None,
         shutdown_delay: float = 0.0,
         watch: Sequence[str | os.PathLike[str]] = (),
+        exit_idle_time: float | None = None,
+        start_nice: int = 10,
     ) -> None:
         env = dict(os.environ if environ is None else environ)
         if watch:
@@ -103,6 +116,9 @@ class Supervisor:
         self._delay = ShutdownDelay(shutdown_delay)
         child_env = {k: v for k, v in env.items() if k not in _PRIVATE_VARIABLES}
         child_env.update(health.environment() if health else {})
+        if start_nice and not can_restore(start_nice):
+            self._log(f"new generations start at normal priority: {_NO_RENICE}")
+            start_nice = 0
         self._generations = Generations(
             argv,
             sockets,
@@ -112,6 +128,7 @@ class Supervisor:
             ready_timeout=ready_timeout,
             drain_timeout=drain_timeout,
             log=self._log,
+            start_nice=start_nice,
         )
         if restart not in ("on-failure", "always", "no"):
             raise ValueError(f"restart must be 'on-failure', 'always' or 'no', got {restart!r}")
@@ -132,6 +149,9 @@ class Supervisor:
         self._reloads = ReloadChannel(
             sockets, notify=self._notify_manager, reload=self.reload, log=self._log, watch=watch
         )
+        # exit_idle_time: raises SockDiagError now for a socket the kernel cannot describe
+        self._idle = None if exit_idle_time is None else IdleWatch(sockets, exit_idle_time)
+        self._idle_exit = False
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -175,6 +195,7 @@ class Supervisor:
         if self._delay.due() and not self._stopping():
             self._log(f"shutdown delay of {self._delay.seconds:g} s is over")
             self.stop(signal.SIGTERM)
+        self._check_idle()
         self._maybe_finish()
         self._observe()
 
@@ -184,14 +205,30 @@ class Supervisor:
 
     def _timeout(self) -> float:
         waits = [_MAX_WAIT]
-        deadline = self._generations.next_deadline()
-        if deadline is not None:
-            waits.append(deadline - time.monotonic())
-        if self._delay.deadline is not None:
-            waits.append(self._delay.deadline - time.monotonic())
+        deadlines = [self._generations.next_deadline(), self._delay.deadline]
+        if self._idle is not None:
+            deadlines.append(self._idle.next_sample)
+        now = time.monotonic()
+        waits.extend(d - now for d in deadlines if d is not None)
         if (soon := self._reloads.timeout()) is not None:
             waits.append(soon)
         return max(0.0, min(waits))
+
+    def _check_idle(self) -> None:
+        idle = self._idle
+        if idle is None or self._stopping() or self._exit is not None:
+            return
+        if self._generations.rolling_out or self._generations.serving is None:
+            idle.busy()  # a rollout or a restart is activity
+            return
+        if idle.due():
+            self._idle_exit = True
+            self._log(
+                f"no connection for {idle.seconds:g} s ({idle.describe()}); "
+                "exiting until the next one"
+            )
+            self._notify_manager(f"STATUS=idle for {idle.seconds:g} s; exiting")
+            self.stop(signal.SIGTERM)
 
     def _on_wake(self, wake: socket.socket) -> None:
         for signum in _read_signals(wake):
@@ -330,6 +367,8 @@ class Supervisor:
         if self._exit is not None or stopping is None or len(self._generations):
             return
         self._exit = self._final if self._final is not None else 128 + stopping
+        if self._idle_exit and self._exit in (0, 128 + signal.SIGTERM):
+            self._exit = 0  # our own stop, obeyed: an idle exit is a success
 
     def _notify_manager(self, state: str) -> None:
         if self._manager is None:
