@@ -40,7 +40,11 @@ is over (see :mod:`~socket_activation.restart.rollout`).
 calls on a :class:`~socket_activation.restart.generations.Generations` (the bookkeeping: which
 generations exist and what became of each) and acts on the events those calls return: a
 rollout's :class:`~socket_activation.restart.generations.Outcome`, a generation's exit, a message
-to forward. The library never prints: progress goes to the *log* callback.
+to forward. Its parts each do one job: :mod:`~socket_activation.restart.signals` (the wake
+pipe), :mod:`~socket_activation.restart.crashloop` (whether a dead generation is replaced),
+:mod:`~socket_activation.restart.stopping` (shutdown delay, idle exit, the final status) and
+:mod:`~socket_activation.restart.manager` (what the service manager is told). The library never
+prints: progress goes to the *log* callback.
 
 With a :class:`~socket_activation.restart.health.Health` (``supervise --health``) the loop tells
 it, after every step, which generation serves and passes it the serving generation's
@@ -58,28 +62,22 @@ import socket
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from .._errors import NotifyError
-from ..systemd.notify import NOTIFY_SOCKET, notify
+from .crashloop import RESTART_BURST, RESTART_WINDOW, RestartPolicy
 from .generations import Event, Exited, Generations, Message, Outcome
 from .handoff import MANAGER_NOTIFY_SOCKET
 from .health import Health, ShutdownDelay
 from .idle import IdleWatch
+from .manager import ManagerLink
 from .priority import can_restore
 from .readiness import ReadinessSocket
 from .reload_channel import ReloadChannel
+from .signals import STOP_SIGNALS, SignalWake
+from .stopping import StopPolicy
 
 __all__ = ["RESTART_BURST", "RESTART_WINDOW", "Supervisor"]
 
-# A crash loop: this many unexpected deaths within RESTART_WINDOW seconds ends the supervisor.
-RESTART_BURST = 5
-RESTART_WINDOW = 10.0
 # The longest the loop sleeps: also bounds how long a lost SIGCHLD could go unnoticed.
 _MAX_WAIT = 1.0
-# Signals that stop everything (forwarded as they are) and signals passed to the serving child.
-_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
-_FORWARD_SIGNALS = (signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH)
-# Notification keys worth passing from the serving generation up to the service manager.
-_FORWARD_KEYS = ("STATUS", "WATCHDOG", "EXTEND_TIMEOUT_USEC")
 _NO_RENICE = "restoring a nice value needs CAP_SYS_NICE or RLIMIT_NICE (LimitNICE=)"
 # Variables a generation must not inherit: they describe our relation with our manager.
 _PRIVATE_VARIABLES = (MANAGER_NOTIFY_SOCKET, "WATCHDOG_USEC", "WATCHDOG_PID")
@@ -113,7 +111,7 @@ class Supervisor:
             env.setdefault("PYTHONDONTWRITEBYTECODE", "1")
         self._log = log or (lambda _text: None)
         self._health = health
-        self._delay = ShutdownDelay(shutdown_delay)
+        delay = ShutdownDelay(shutdown_delay)
         child_env = {k: v for k, v in env.items() if k not in _PRIVATE_VARIABLES}
         child_env.update(health.environment() if health else {})
         if start_nice and not can_restore(start_nice):
@@ -130,8 +128,7 @@ class Supervisor:
             log=self._log,
             start_nice=start_nice,
         )
-        if restart not in ("on-failure", "always", "no"):
-            raise ValueError(f"restart must be 'on-failure', 'always' or 'no', got {restart!r}")
+        self._policy = RestartPolicy(restart)  # raises ValueError for an unknown mode
         self.argv = list(argv)
         self.sockets = list(sockets)
         self.names = list(names)
@@ -139,35 +136,31 @@ class Supervisor:
         self.ready_timeout = ready_timeout
         self.drain_timeout = drain_timeout
         self.restart = restart
-        self._manager = env.get(NOTIFY_SOCKET) or None
+        self._manager = ManagerLink(env, self._log)
         self._notify_socket = ""  # our readiness socket's address, once run() opened it
         self._reload_again = False
         self._exit: int | None = None  # set: the loop ends with this status
         self._final: int | None = None  # the serving generation's status, once it is gone
-        self._deaths: list[float] = []
-        self._announced = False
         self._reloads = ReloadChannel(
-            sockets, notify=self._notify_manager, reload=self.reload, log=self._log, watch=watch
+            sockets, notify=self._manager.tell, reload=self.reload, log=self._log, watch=watch
         )
         # exit_idle_time: raises SockDiagError now for a socket the kernel cannot describe
-        self._idle = None if exit_idle_time is None else IdleWatch(sockets, exit_idle_time)
-        self._idle_exit = False
+        idle = None if exit_idle_time is None else IdleWatch(sockets, exit_idle_time)
+        self._stops = StopPolicy(delay, idle, log=self._log, notify=self._manager.tell)
 
     # -- the loop ------------------------------------------------------------------------------
 
     def run(self) -> int:
         """Start the first generation and supervise until done; returns the exit status."""
-        wake_r, wake_w = socket.socketpair()
-        wake_r.setblocking(False)
-        wake_w.setblocking(False)
-        handled = (signal.SIGHUP, signal.SIGCHLD, *_STOP_SIGNALS, *_FORWARD_SIGNALS)
-        previous = {sig: signal.signal(sig, _noop) for sig in handled}
-        old_wakeup = signal.set_wakeup_fd(wake_w.fileno(), warn_on_full_buffer=False)
         try:
-            with ReadinessSocket() as readiness, selectors.DefaultSelector() as selector:
+            with (
+                SignalWake() as wake,
+                ReadinessSocket() as readiness,
+                selectors.DefaultSelector() as selector,
+            ):
                 self._notify_socket = readiness.address
                 # each registered file carries what to do when it is readable
-                selector.register(wake_r, selectors.EVENT_READ, lambda: self._on_wake(wake_r))
+                selector.register(wake.socket, selectors.EVENT_READ, lambda: self._on_wake(wake))
                 selector.register(
                     readiness, selectors.EVENT_READ, lambda: self._on_readiness(readiness)
                 )
@@ -178,11 +171,6 @@ class Supervisor:
                     self._step(selector)
             return self._exit
         finally:
-            signal.set_wakeup_fd(old_wakeup)
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-            wake_r.close()
-            wake_w.close()
             self._reloads.close()
             self._generations.kill_all()
 
@@ -192,10 +180,8 @@ class Supervisor:
         self._reloads.step()
         self._handle(self._generations.reap())  # every step: a SIGCHLD may have been lost
         self._handle(self._generations.check_deadlines())
-        if self._delay.due() and not self._stopping():
-            self._log(f"shutdown delay of {self._delay.seconds:g} s is over")
+        if self._stops.due(self._generations, exiting=self._exit is not None):
             self.stop(signal.SIGTERM)
-        self._check_idle()
         self._maybe_finish()
         self._observe()
 
@@ -205,33 +191,15 @@ class Supervisor:
 
     def _timeout(self) -> float:
         waits = [_MAX_WAIT]
-        deadlines = [self._generations.next_deadline(), self._delay.deadline]
-        if self._idle is not None:
-            deadlines.append(self._idle.next_sample)
+        deadlines = [self._generations.next_deadline(), *self._stops.deadlines()]
         now = time.monotonic()
         waits.extend(d - now for d in deadlines if d is not None)
         if (soon := self._reloads.timeout()) is not None:
             waits.append(soon)
         return max(0.0, min(waits))
 
-    def _check_idle(self) -> None:
-        idle = self._idle
-        if idle is None or self._stopping() or self._exit is not None:
-            return
-        if self._generations.rolling_out or self._generations.serving is None:
-            idle.busy()  # a rollout or a restart is activity
-            return
-        if idle.due():
-            self._idle_exit = True
-            self._log(
-                f"no connection for {idle.seconds:g} s ({idle.describe()}); "
-                "exiting until the next one"
-            )
-            self._notify_manager(f"STATUS=idle for {idle.seconds:g} s; exiting")
-            self.stop(signal.SIGTERM)
-
-    def _on_wake(self, wake: socket.socket) -> None:
-        for signum in _read_signals(wake):
+    def _on_wake(self, wake: SignalWake) -> None:
+        for signum in wake.read():
             self._on_signal(signum)
 
     def _on_readiness(self, readiness: ReadinessSocket) -> None:
@@ -242,7 +210,7 @@ class Supervisor:
 
     def reload(self) -> None:
         """Roll out a new generation (what SIGHUP does)."""
-        if self._generations.stopping is not None or self._delay.pending:
+        if self._generations.stopping is not None or self._stops.holding:
             self._reloads.tracker.refuse("supervise is stopping: no new generation will start")
             return
         if self._generations.rolling_out:
@@ -256,7 +224,7 @@ class Supervisor:
         """Forward *signum* to every generation; exit once they are gone (what SIGTERM does)."""
         if self._generations.stopping is None:
             self._log(f"stopping on {signal.Signals(signum).name}")
-            self._notify_manager("STOPPING=1")
+            self._manager.tell("STOPPING=1")
             self._reloads.tracker.abort(
                 f"supervise is stopping ({signal.Signals(signum).name}); the reload was abandoned"
             )
@@ -266,18 +234,15 @@ class Supervisor:
         """A stop signal; the first SIGTERM waits out a shutdown delay, serving, not ready."""
         if self._health is not None:
             self._health.shutting_down()
-        if signum == signal.SIGTERM and not self._stopping() and self._delay.hold():
-            self._log(f"SIGTERM: not ready; serving {self._delay.seconds:g} s more, then stopping")
-            self._notify_manager("STATUS=shutting down: not ready, serving until the delay ends")
-            return
-        self.stop(signum)
+        if not self._stops.hold(signum, self._stopping()):
+            self.stop(signum)
 
     def _on_signal(self, signum: int) -> None:
         if signum == signal.SIGCHLD:
             return  # every step reaps
         if signum == signal.SIGHUP:
             self.reload()
-        elif signum in _STOP_SIGNALS:
+        elif signum in STOP_SIGNALS:
             self._stop_signal(signum)
         else:
             self._generations.signal_serving(signum)
@@ -293,9 +258,7 @@ class Supervisor:
             elif isinstance(event, Message):
                 if self._health is not None:
                     self._health.notified(event.generation.number, event.note.fields)
-                lines = [f"{k}={v}" for k, v in event.note.fields.items() if k in _FORWARD_KEYS]
-                if lines:
-                    self._notify_manager("\n".join(lines))
+                self._manager.forward(event.note.fields)
 
     def _on_outcome(self, outcome: Outcome) -> None:
         gen, serving = outcome.generation, self._generations.serving
@@ -309,18 +272,14 @@ class Supervisor:
         if outcome.ready:
             old = outcome.replaced
             self._log(f"{gen} is ready; {old} is draining" if old else f"{gen} is ready")
-            if not self._announced:
-                self._announced = True
-                self._notify_manager(f"READY=1\nSTATUS={gen} serving")
-            else:
-                self._notify_manager(f"STATUS={gen} serving")
+            self._manager.serving(f"{gen} serving")
             assert gen is not None
             olds = [old.pid] if old is not None else []
             self._reloads.tracker.promoted(outcome.number, gen.pid, olds, f"{gen} serving")
         else:
             why = f"{gen} {outcome.reason} before READY=1{kept}"
             self._log(why)
-            self._notify_manager(f"STATUS={gen} failed to start: {outcome.reason}")
+            self._manager.tell(f"STATUS={gen} failed to start: {outcome.reason}")
             self._reloads.tracker.failed(outcome.number, why)
             if serving is None and not self._stopping():
                 # the first generation (or the replacement of a dead one) never became ready:
@@ -343,12 +302,9 @@ class Supervisor:
 
     def _died(self, event: Exited) -> None:
         gen, how = event.generation, event.how
-        now = time.monotonic()
-        self._deaths = [t for t in self._deaths if now - t < RESTART_WINDOW] + [now]
-        clean = event.exit_code == 0
-        restart = self.restart == "always" or (self.restart == "on-failure" and not clean)
-        if restart and len(self._deaths) > RESTART_BURST:
-            self._log(f"{gen} {how}; {len(self._deaths)} deaths in {RESTART_WINDOW:g} s, giving up")
+        restart, deaths = self._policy.died(event.exit_code)
+        if restart and self._policy.crash_loop(deaths):
+            self._log(f"{gen} {how}; {deaths} deaths in {RESTART_WINDOW:g} s, giving up")
             restart = False
         if not restart:
             self._log(f"{gen} {how}; stopping")
@@ -366,30 +322,4 @@ class Supervisor:
         stopping = self._generations.stopping
         if self._exit is not None or stopping is None or len(self._generations):
             return
-        self._exit = self._final if self._final is not None else 128 + stopping
-        if self._idle_exit and self._exit in (0, 128 + signal.SIGTERM):
-            self._exit = 0  # our own stop, obeyed: an idle exit is a success
-
-    def _notify_manager(self, state: str) -> None:
-        if self._manager is None:
-            return
-        try:
-            notify(state, environ={NOTIFY_SOCKET: self._manager})
-        except NotifyError as exc:
-            self._log(str(exc))
-
-
-def _noop(signum: int, frame: object) -> None:
-    """The Python-level handler; the wakeup fd carries the signal number to the loop."""
-
-
-def _read_signals(wake: socket.socket) -> list[int]:
-    out: list[int] = []
-    while True:
-        try:
-            data = wake.recv(256)
-        except (BlockingIOError, InterruptedError):
-            return out
-        if not data:
-            return out
-        out.extend(data)
+        self._exit = self._stops.exit_status(self._final, stopping)
