@@ -5,8 +5,10 @@ The old process (typically on ``SIGHUP`` or ``SIGUSR2``) calls :func:`upgrade` o
 
 1. a new copy (``sys.executable`` + ``sys.argv`` by default) starts with the listening sockets at
    fds 3.. in the order given, ``LISTEN_FDS``/``LISTEN_FDNAMES`` and ``LISTEN_PID`` of the *child*
-   (set after fork, before exec, see ``_spawn``), and ``NOTIFY_SOCKET`` naming a private
-   :class:`~socket_activation.restart.readiness.ReadinessSocket`;
+   (set after fork, before exec, see :mod:`~socket_activation.restart.spawn`), and
+   ``NOTIFY_SOCKET`` naming a private
+   :class:`~socket_activation.restart.readiness.ReadinessSocket` (the start and the wait are
+   :mod:`~socket_activation.restart.successor`'s; this module decides what the manager is told);
 2. the old process waits for the child's ``READY=1`` (``ready_timeout``). Both serve meanwhile:
    they share the kernel's accept queue, so no connection is refused or reset;
 3. success returns the child's pid: the caller stops accepting, drains in-flight connections
@@ -35,7 +37,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import socket
 import sys
 import threading
@@ -47,9 +48,8 @@ from .._errors import HandoffError, NotifyError
 from ..net.bind import forget_unix_socket
 from ..net.sockaddr import SocketAddress
 from ..systemd.notify import NOTIFY_SOCKET, NotifyResult, notify
-from .priority import can_restore, lower, restore
-from .readiness import ChildExitedError, ReadinessSocket, ReadyTimeoutError
-from .spawn import spawn_with_sockets
+from .priority import can_restore
+from .successor import start_successor, stop, why
 
 __all__ = [
     "MANAGER_NOTIFY_SOCKET",
@@ -61,8 +61,6 @@ __all__ = [
 
 # The service manager's NOTIFY_SOCKET while a new generation's NOTIFY_SOCKET points at its parent.
 MANAGER_NOTIFY_SOCKET = "SOCKET_ACTIVATION_MANAGER_NOTIFY_SOCKET"
-# How long a failed child gets to exit after SIGTERM before SIGKILL.
-_KILL_GRACE = 1.0
 # Default time for the new generation to say READY=1.
 DEFAULT_READY_TIMEOUT = 30.0
 
@@ -189,36 +187,25 @@ class Upgrader:
             _tell(manager, f"READY=1\nSTATUS=reload failed: {' '.join(str(exc).split())}")
             raise
 
+    def _spawned(self, pid: int) -> None:
+        self._child = pid  # in_progress, and named by a refused concurrent upgrade
+
     def _hand_over(
         self, environ: Mapping[str, str], manager: str | None, *, ready: bool = False
     ) -> HandoffResult:
-        with ReadinessSocket() as readiness:
-            env = {k: v for k, v in environ.items() if k != MANAGER_NOTIFY_SOCKET}
-            env[NOTIFY_SOCKET] = readiness.address
-            # "" says "no manager": the child's announce_ready() then unsets NOTIFY_SOCKET
-            # instead of keeping ours, which is gone once we exit
-            env[MANAGER_NOTIFY_SOCKET] = manager or ""
-            try:
-                pid = spawn_with_sockets(
-                    self._argv, [s.fileno() for s in self._sockets], self._names, env
-                )
-            except OSError as exc:
-                raise HandoffError(f"cannot start {self._argv[0]!r}: {exc}") from exc
-            self._child = pid
-            base = lower(pid, self.start_nice) if self.start_nice else None
-            try:
-                note = readiness.wait_ready(pid, self.ready_timeout)
-                if base is not None:
-                    restore(pid, base)
-            except ChildExitedError as exc:
-                raise HandoffError(_why(exc.args[0], exc.last_status)) from None
-            except ReadyTimeoutError as exc:
-                how = _stop(pid)
-                message = f"{exc.args[0]}; {how}"
-                raise HandoffError(_why(message, exc.last_status)) from None
-            except BaseException:
-                _stop(pid)
-                raise
+        env = {k: v for k, v in environ.items() if k != MANAGER_NOTIFY_SOCKET}
+        # "" says "no manager": the child's announce_ready() then unsets NOTIFY_SOCKET
+        # instead of keeping ours, which is gone once we exit
+        env[MANAGER_NOTIFY_SOCKET] = manager or ""
+        pid, note = start_successor(
+            self._argv,
+            self._sockets,
+            self._names,
+            env,
+            ready_timeout=self.ready_timeout,
+            start_nice=self.start_nice,
+            on_spawn=self._spawned,
+        )
         notified = False
         if manager:
             # without MAINPID= the manager would take our exit for the service's and stop it,
@@ -227,8 +214,8 @@ class Upgrader:
                 message = f"MAINPID={pid}\nREADY=1" if ready else f"MAINPID={pid}"
                 notified = bool(notify(message, environ={NOTIFY_SOCKET: manager}))
             except NotifyError as exc:
-                how = _stop(pid)
-                raise HandoffError(_why(f"process {pid} is ready, but {exc}; {how}", None)) from exc
+                how = stop(pid)
+                raise HandoffError(why(f"process {pid} is ready, but {exc}; {how}", None)) from exc
         for sock in self._sockets:
             _forget_if_unix_file(sock)
         return HandoffResult(pid, note.fields.get("STATUS"), notified)
@@ -280,34 +267,6 @@ def _own_argv() -> list[str]:
     if orig:
         return [sys.executable, *orig[1:]]
     return [sys.executable, *sys.argv]
-
-
-def _why(message: str, last_status: str | None) -> str:
-    text = f"upgrade failed: new {message}; this process keeps serving"
-    if last_status:
-        text += f" (its last STATUS= was {last_status!r})"
-    return text
-
-
-def _stop(pid: int) -> str:
-    """SIGTERM, then SIGKILL after a grace period; reap. Says what it took."""
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + _KILL_GRACE
-    while time.monotonic() < deadline:
-        try:
-            reaped, _status = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            return "it was stopped"
-        if reaped == pid:
-            return "it was stopped with SIGTERM"
-        time.sleep(0.01)
-    try:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-    except (ProcessLookupError, ChildProcessError):
-        pass
-    return "it was killed with SIGKILL"
 
 
 def _forget_if_unix_file(sock: _Socket) -> None:

@@ -1,0 +1,98 @@
+"""The new process of an in-process upgrade: start it on our sockets and wait for ``READY=1``.
+
+:func:`start_successor` opens a private
+:class:`~socket_activation.restart.readiness.ReadinessSocket`, starts the new process with the
+listening sockets at fds 3.. and ``NOTIFY_SOCKET`` naming that socket, runs it *start_nice*
+levels nicer until its ``READY=1`` (:mod:`~socket_activation.restart.priority`), and returns its
+pid and ready notification. If it cannot start, exits, or stays silent past the timeout, it is
+stopped and reaped (:func:`stop`) and :class:`~socket_activation._errors.HandoffError` says
+why. What the service manager is told around it is :mod:`~socket_activation.restart.handoff`'s.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+from .._errors import HandoffError
+from ..systemd.notify import NOTIFY_SOCKET
+from .priority import lower, restore
+from .readiness import ChildExitedError, Notification, ReadinessSocket, ReadyTimeoutError
+from .spawn import spawn_with_sockets
+
+__all__ = ["start_successor", "stop", "why"]
+
+# How long a failed child gets to exit after SIGTERM before SIGKILL.
+_KILL_GRACE = 1.0
+
+
+def start_successor(
+    argv: Sequence[str],
+    sockets: Sequence[socket.socket],
+    names: Sequence[str],
+    environ: Mapping[str, str],
+    *,
+    ready_timeout: float,
+    start_nice: int,
+    on_spawn: Callable[[int], None],
+) -> tuple[int, Notification]:
+    """Start *argv* with *environ* plus our ``NOTIFY_SOCKET``; wait for its ``READY=1``.
+
+    *on_spawn* is called with the new pid as soon as it exists. See the module docstring.
+    """
+    with ReadinessSocket() as readiness:
+        env = dict(environ)
+        env[NOTIFY_SOCKET] = readiness.address
+        try:
+            pid = spawn_with_sockets(argv, [s.fileno() for s in sockets], names, env)
+        except OSError as exc:
+            raise HandoffError(f"cannot start {argv[0]!r}: {exc}") from exc
+        on_spawn(pid)
+        base = lower(pid, start_nice) if start_nice else None
+        try:
+            note = readiness.wait_ready(pid, ready_timeout)
+            if base is not None:
+                restore(pid, base)
+        except ChildExitedError as exc:
+            raise HandoffError(why(exc.args[0], exc.last_status)) from None
+        except ReadyTimeoutError as exc:
+            how = stop(pid)
+            message = f"{exc.args[0]}; {how}"
+            raise HandoffError(why(message, exc.last_status)) from None
+        except BaseException:
+            stop(pid)
+            raise
+    return pid, note
+
+
+def why(message: str, last_status: str | None) -> str:
+    """The text of a failed upgrade's :class:`~socket_activation._errors.HandoffError`."""
+    text = f"upgrade failed: new {message}; this process keeps serving"
+    if last_status:
+        text += f" (its last STATUS= was {last_status!r})"
+    return text
+
+
+def stop(pid: int) -> str:
+    """SIGTERM, then SIGKILL after a grace period; reap. Says what it took."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + _KILL_GRACE
+    while time.monotonic() < deadline:
+        try:
+            reaped, _status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return "it was stopped"
+        if reaped == pid:
+            return "it was stopped with SIGTERM"
+        time.sleep(0.01)
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+    return "it was killed with SIGKILL"
