@@ -230,7 +230,12 @@ def test_server_answers_on_the_unix_socket_systemd_socket_activate_passed(
     server: str, started: Started, short_dir: Path
 ) -> None:
     """The same servers serve an inherited Unix stream socket, and leave its file in place."""
-    command = require_server(server)
+    serves_an_inherited_unix_socket(started, require_server(server), short_dir)
+
+
+def serves_an_inherited_unix_socket(started: Started, command: list[str], short_dir: Path) -> None:
+    """*command* under systemd-socket-activate on a Unix socket answers twice, then leaves the
+    socket file in place when it stops."""
     path = str(short_dir / "web.sock")
     activate(started, path, command, short_dir / "log")
     deadline = time.monotonic() + WAIT

@@ -6,38 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import struct
 from collections.abc import Callable, Iterator
 
 import pytest
 
-from socket_activation._resolve import Resolution, ResolvedSocket
+from tests.integration.test_integrations import accept_queue_limit, resolution_of
 from tests.integration.test_servers import require_packages
 
 pytestmark = pytest.mark.integration
 
 
 # -- backlogs, in process ----------------------------------------------------------------------
-
-
-def accept_queue_limit(sock: socket.socket) -> int:
-    """The listen() backlog Linux reports for a TCP listener (tcp_info.tcpi_sacked)."""
-    raw = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 32)
-    return int(struct.unpack("8B6I", raw)[13])
-
-
-def resolution_of(sock: socket.socket) -> Resolution:
-    host, port = sock.getsockname()[:2]
-    resolved = ResolvedSocket(
-        socket=sock,
-        name="web",
-        source="systemd",
-        kind="tcp",
-        address=f"{host}:{port}",
-        listening=True,
-        workers=(sock,),
-    )
-    return Resolution((resolved,))
 
 
 @pytest.fixture

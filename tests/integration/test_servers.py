@@ -35,7 +35,7 @@ from tests.integration.test_integrations import (
     activate,
     free_port,
     get_tcp,
-    get_unix,
+    serves_an_inherited_unix_socket,
 )
 from tests.support.load import Load
 
@@ -129,17 +129,7 @@ def test_server_answers_on_the_unix_socket_systemd_socket_activate_passed(
     server: str, started: Started, short_dir: Path
 ) -> None:
     """The same servers serve an inherited Unix stream socket, and leave its file in place."""
-    command = server_command(server)
-    path = str(short_dir / "web.sock")
-    activate(started, path, command, short_dir / "log")
-    deadline = time.monotonic() + WAIT
-    while not os.path.exists(path) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    for _ in range(2):
-        status, body = get_unix(path)
-        assert (status, body.isdigit()) == (200, True), (body, (short_dir / "log").read_text())
-    started.close()
-    assert os.path.exists(path), "the server unlinked a socket file it did not create"
+    serves_an_inherited_unix_socket(started, server_command(server), short_dir)
 
 
 def test_twisted_own_systemd_endpoint_drops_the_fd_without_listen_fdnames_and_ours_serves(
