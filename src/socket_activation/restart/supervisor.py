@@ -61,10 +61,11 @@ import signal
 import socket
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
+from .child_env import child_environment
 from .crashloop import RESTART_BURST, RESTART_WINDOW, RestartPolicy
 from .generations import Event, Exited, Generations, Message, Outcome
-from .handoff import MANAGER_NOTIFY_SOCKET
 from .health import Health, ShutdownDelay
 from .idle import IdleWatch
 from .manager import ManagerLink
@@ -74,13 +75,14 @@ from .reload_channel import ReloadChannel
 from .signals import STOP_SIGNALS, SignalWake
 from .stopping import StopPolicy
 
+if TYPE_CHECKING:
+    from .early import EarlyStart
+
 __all__ = ["RESTART_BURST", "RESTART_WINDOW", "Supervisor"]
 
 # The longest the loop sleeps: also bounds how long a lost SIGCHLD could go unnoticed.
 _MAX_WAIT = 1.0
 _NO_RENICE = "restoring a nice value needs CAP_SYS_NICE or RLIMIT_NICE (LimitNICE=)"
-# Variables a generation must not inherit: they describe our relation with our manager.
-_PRIVATE_VARIABLES = (MANAGER_NOTIFY_SOCKET, "WATCHDOG_USEC", "WATCHDOG_PID")
 
 
 class Supervisor:
@@ -103,6 +105,7 @@ class Supervisor:
         watch: Sequence[str | os.PathLike[str]] = (),
         exit_idle_time: float | None = None,
         start_nice: int = 10,
+        first: EarlyStart | None = None,
     ) -> None:
         env = dict(os.environ if environ is None else environ)
         if watch:
@@ -112,7 +115,7 @@ class Supervisor:
         self._log = log or (lambda _text: None)
         self._health = health
         delay = ShutdownDelay(shutdown_delay)
-        child_env = {k: v for k, v in env.items() if k not in _PRIVATE_VARIABLES}
+        child_env = child_environment(env)
         child_env.update(health.environment() if health else {})
         if start_nice and not can_restore(start_nice):
             self._log(f"new generations start at normal priority: {_NO_RENICE}")
@@ -129,6 +132,7 @@ class Supervisor:
             start_nice=start_nice,
         )
         self._policy = RestartPolicy(restart)  # raises ValueError for an unknown mode
+        self._first = first
         self.argv = list(argv)
         self.sockets = list(sockets)
         self.names = list(names)
@@ -155,7 +159,7 @@ class Supervisor:
         try:
             with (
                 SignalWake() as wake,
-                ReadinessSocket() as readiness,
+                self._readiness_socket() as readiness,
                 selectors.DefaultSelector() as selector,
             ):
                 self._notify_socket = readiness.address
@@ -165,7 +169,7 @@ class Supervisor:
                     readiness, selectors.EVENT_READ, lambda: self._on_readiness(readiness)
                 )
                 self._reloads.open(selector)
-                self._handle(self._generations.start(self._notify_socket))
+                self._start_first()
                 self._observe()
                 while self._exit is None:
                     self._step(selector)
@@ -173,6 +177,21 @@ class Supervisor:
         finally:
             self._reloads.close()
             self._generations.kill_all()
+
+    def _readiness_socket(self) -> ReadinessSocket:
+        if self._first is None:
+            return ReadinessSocket()
+        return ReadinessSocket.adopt(self._first.take_notify_socket(), self._first.notify_address)
+
+    def _start_first(self) -> None:
+        first = self._first
+        if first is None:
+            self._handle(self._generations.start(self._notify_socket))
+            return
+        # started before supervise's imports: adopt it, then let the signals held since in
+        first.adopted = True
+        self._handle(self._generations.adopt(first.pid, first.started_at))
+        first.release()
 
     def _step(self, selector: selectors.BaseSelector) -> None:
         for key, _mask in selector.select(self._timeout()):
