@@ -61,7 +61,6 @@ import signal
 import socket
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING
 
 from .child_env import child_environment
 from .crashloop import RESTART_BURST, RESTART_WINDOW, RestartPolicy
@@ -75,6 +74,7 @@ from .reload_channel import ReloadChannel
 from .signals import STOP_SIGNALS, SignalWake
 from .stopping import StopPolicy
 
+TYPE_CHECKING = False  # typing costs milliseconds at import; type checkers treat this as True
 if TYPE_CHECKING:
     from .early import EarlyStart
 
