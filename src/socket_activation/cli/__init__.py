@@ -1,7 +1,10 @@
 """The ``socket-activation`` command line: the only place that prints and picks exit codes.
 
 Each subcommand lives in its own module with ``register(subparsers)`` adding its parser and
-setting ``func``; :data:`COMMANDS` lists them in help order.
+setting ``func``; :data:`COMMANDS` lists them in help order. Two commands start before argparse
+is imported: ``reload`` (``ExecReload=`` waits for it) and, when ``cli._early`` allows it,
+``supervise``'s first generation (an on-demand service's first request waits for it); the
+started child then rides on the parsed arguments as ``args.early``.
 """
 
 from __future__ import annotations

@@ -30,6 +30,11 @@
   (``STOPPING=1``, the generation drains) and exit 0. Only for sockets a service manager holds
   too: it starts the service again on the next connection, which waits in the queue meanwhile.
 
+``first=``: an :class:`~socket_activation.restart.early.EarlyStart`, the first generation
+already spawned (and its readiness socket made) before ``supervise`` imported this module;
+:meth:`Supervisor.run` adopts both instead of starting one, then unblocks the signals the early
+start held.
+
 Under systemd (``NOTIFY_SOCKET`` set for us), the supervisor is the main process: it sends
 ``READY=1`` when the first generation is ready, ``STATUS=`` on every change, and forwards the
 serving generation's ``STATUS=``, ``WATCHDOG=1`` and ``EXTEND_TIMEOUT_USEC=``. Each rollout
