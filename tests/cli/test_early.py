@@ -106,6 +106,38 @@ def test_scan_accepts_only_what_argparse_accepts_with_the_same_values(words: lis
     assert early.command == command, words
 
 
+EARLY_OPTIONS = OPTIONS[:6]
+SAFE_COMMAND_WORDS = ["prog", "--", "--ready", "x", "-c", ""]
+
+
+@st.composite
+def early_words(draw: st.DrawFn) -> list[str]:
+    """Words made only of what the scan handles: its options, values not starting with "-"
+    (valid or not), "--" and a command without braces."""
+    words: list[str] = []
+    for _ in range(draw(st.integers(0, 6))):
+        option = draw(st.sampled_from(EARLY_OPTIONS))
+        value = draw(st.sampled_from([v for v in VALUES if not v.startswith("-") and "{" not in v]))
+        if draw(st.booleans()):
+            words.extend([option, value])
+        else:
+            words.append(f"{option}={value}")
+    command = draw(st.lists(st.sampled_from(SAFE_COMMAND_WORDS), min_size=1, max_size=3))
+    return [*words, "--", *command]
+
+
+@settings(max_examples=400, deadline=None)
+@given(early_words())
+def test_within_its_subset_the_scan_accepts_exactly_what_argparse_accepts(
+    words: list[str],
+) -> None:
+    early = scan(words)
+    parsed = _argparse(words)
+    assert (early is None) == (parsed is None), words
+    if early is not None and parsed is not None:
+        assert (_values(early), early.command) == parsed, words
+
+
 def test_scan_takes_both_forms_and_the_command_after_the_first_double_dash() -> None:
     words = ["--ready=started", "--ready-timeout", "2.5", "--restart=no", "--start-nice", "0"]
     words += ["--exit-idle-time=1", "--drain-timeout", "7", "--", "prog", "--", "--ready"]

@@ -155,3 +155,24 @@ def test_an_adopted_readiness_socket_attributes_datagrams_to_their_sender() -> N
         note = readiness.wait(10)
         assert note.ready
         assert note.pid == int(sender.stdout)
+
+
+def test_disagreement_names_what_differs() -> None:
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    early = EarlyStart(
+        1,
+        0.0,
+        argv=["prog", "a"],
+        fds=[3, 4],
+        names=["web", "api"],
+        notify_fd=notify.detach(),
+        notify_address="@x",
+        old_mask=set(),
+    )
+    try:
+        assert early.disagreement(["prog", "a"], [3, 4], ["web", "api"]) == ""
+        assert "fds [3]" in early.disagreement(["prog", "a"], [3], ["web"])
+        assert "names ['api', 'web']" in early.disagreement(["prog", "a"], [3, 4], ["api", "web"])
+        assert "command ['prog', 'b']" in early.disagreement(["prog", "b"], [3, 4], ["web", "api"])
+    finally:
+        os.close(early.take_notify_socket())
