@@ -45,7 +45,7 @@ APP = ROOT / "tests" / "support" / "restart_app.py"
 WSGI_DIR = ROOT / "benchmarks"
 PYTHON = sys.executable
 ALL = ("supervise", "handoff", "naive", "systemd", "gunicorn-hup", "gunicorn-usr2")
-EXTRA = ("supervise-nice0",)  # runs when named in --scenarios
+EXTRA = ("supervise-nice0", "supervise-nice10")  # runs when named in --scenarios
 # how long a server gets to answer its first request after start
 _START_TIMEOUT = 20.0
 
@@ -149,10 +149,17 @@ class Supervise(Scenario):
 
 
 class SuperviseNice0(Supervise):
-    """supervise without its default --start-nice 10: new generations compete at full priority."""
+    """supervise with --start-nice 0: new generations compete at full priority."""
 
     name = "supervise-nice0"
     options = ("--start-nice", "0")
+
+
+class SuperviseNice10(Supervise):
+    """supervise --start-priority nice: new generations 10 nice levels lower, not SCHED_IDLE."""
+
+    name = "supervise-nice10"
+    options = ("--start-priority", "nice")
 
 
 class Handoff(Scenario):
@@ -331,6 +338,7 @@ class SkipScenarioError(Exception):
 SCENARIOS: dict[str, type[Scenario]] = {
     "supervise": Supervise,
     "supervise-nice0": SuperviseNice0,
+    "supervise-nice10": SuperviseNice10,
     "handoff": Handoff,
     "naive": Naive,
     "systemd": Systemd,
@@ -489,7 +497,7 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
     ]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in body]
     for r in ran:
-        if r["name"] in ("supervise", "supervise-nice0", "handoff"):
+        if r["name"] in ("supervise", "supervise-nice0", "supervise-nice10", "handoff"):
             verdict = "meets" if meets_targets(r) else "MISSES"
             lines.append(
                 f"{r['name']}: {verdict} the targets (0 failed, max < 50 ms during restarts, "
