@@ -14,7 +14,8 @@ for gunicorn) does ``--startup`` seconds of start-up work, so any stall shows. S
 5. ``gunicorn-hup`` / ``gunicorn-usr2``: gunicorn's SIGHUP reload, and its USR2 upgrade followed
    by SIGTERM to the old master once the new one has had its start-up time.
 
-Prints ONE table, scenarios side by side; ``--json PATH`` also writes the numbers.
+Prints ONE table, scenarios side by side; ``--json PATH`` also writes the numbers, ``--phases``
+where in a restart the slow requests are (benchmarks/_phases.py).
 ``--quick`` is a smoke run (3 restarts, 1 s steady). Targets for supervise and handoff:
 0 failed requests, max latency during restarts < 50 ms, throughput during restarts >= 0.8x steady.
 """
@@ -533,6 +534,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="steady = a quiet --interval window before each restart (for a noisy machine)",
     )
+    parser.add_argument(
+        "--phases",
+        action="store_true",
+        help="also print where in a restart the slow requests are (50 ms buckets)",
+    )
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.add_argument(
         "--plot",
@@ -568,6 +574,12 @@ def main(argv: list[str] | None = None) -> int:
         with scratch() as tmp:
             results.append(run_scenario(name, args, tmp))
     print(render(results, args), flush=True)
+    if args.phases:
+        from _phases import phases  # benchmarks/, this script's directory
+
+        for r in results:
+            if "skipped" not in r:
+                print("\n" + phases(r, 2 * args.interval if args.interleave else args.interval))
     if args.json:
         plain = [{k: v for k, v in r.items() if k not in ("series", "restart_at")} for r in results]
         Path(args.json).write_text(json.dumps(plain, indent=2))
