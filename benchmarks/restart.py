@@ -14,7 +14,8 @@ for gunicorn) does ``--startup`` seconds of start-up work, so any stall shows. S
 5. ``gunicorn-hup`` / ``gunicorn-usr2``: gunicorn's SIGHUP reload, and its USR2 upgrade followed
    by SIGTERM to the old master once the new one has had its start-up time.
 
-Prints ONE table, scenarios side by side; ``--json PATH`` also writes the numbers.
+Prints ONE table, scenarios side by side; ``--json PATH`` also writes the numbers, ``--phases``
+where in a restart the slow requests are (benchmarks/_phases.py).
 ``--quick`` is a smoke run (3 restarts, 1 s steady). Targets for supervise and handoff:
 0 failed requests, max latency during restarts < 50 ms, throughput during restarts >= 0.8x steady.
 """
@@ -45,7 +46,7 @@ APP = ROOT / "tests" / "support" / "restart_app.py"
 WSGI_DIR = ROOT / "benchmarks"
 PYTHON = sys.executable
 ALL = ("supervise", "handoff", "naive", "systemd", "gunicorn-hup", "gunicorn-usr2")
-EXTRA = ("supervise-nice0",)  # runs when named in --scenarios
+EXTRA = ("supervise-nice0", "supervise-nice10")  # runs when named in --scenarios
 # how long a server gets to answer its first request after start
 _START_TIMEOUT = 20.0
 
@@ -149,10 +150,17 @@ class Supervise(Scenario):
 
 
 class SuperviseNice0(Supervise):
-    """supervise without its default --start-nice 10: new generations compete at full priority."""
+    """supervise with --start-nice 0: new generations compete at full priority."""
 
     name = "supervise-nice0"
     options = ("--start-nice", "0")
+
+
+class SuperviseNice10(Supervise):
+    """supervise --start-priority nice: new generations 10 nice levels lower, not SCHED_IDLE."""
+
+    name = "supervise-nice10"
+    options = ("--start-priority", "nice")
 
 
 class Handoff(Scenario):
@@ -331,6 +339,7 @@ class SkipScenarioError(Exception):
 SCENARIOS: dict[str, type[Scenario]] = {
     "supervise": Supervise,
     "supervise-nice0": SuperviseNice0,
+    "supervise-nice10": SuperviseNice10,
     "handoff": Handoff,
     "naive": Naive,
     "systemd": Systemd,
@@ -489,7 +498,7 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
     ]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in body]
     for r in ran:
-        if r["name"] in ("supervise", "supervise-nice0", "handoff"):
+        if r["name"] in ("supervise", "supervise-nice0", "supervise-nice10", "handoff"):
             verdict = "meets" if meets_targets(r) else "MISSES"
             lines.append(
                 f"{r['name']}: {verdict} the targets (0 failed, max < 50 ms during restarts, "
@@ -524,6 +533,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--interleave",
         action="store_true",
         help="steady = a quiet --interval window before each restart (for a noisy machine)",
+    )
+    parser.add_argument(
+        "--phases",
+        action="store_true",
+        help="also print where in a restart the slow requests are (50 ms buckets)",
     )
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.add_argument(
@@ -560,6 +574,12 @@ def main(argv: list[str] | None = None) -> int:
         with scratch() as tmp:
             results.append(run_scenario(name, args, tmp))
     print(render(results, args), flush=True)
+    if args.phases:
+        from _phases import phases  # benchmarks/, this script's directory
+
+        for r in results:
+            if "skipped" not in r:
+                print("\n" + phases(r, 2 * args.interval if args.interleave else args.interval))
     if args.json:
         plain = [{k: v for k, v in r.items() if k not in ("series", "restart_at")} for r in results]
         Path(args.json).write_text(json.dumps(plain, indent=2))

@@ -14,12 +14,21 @@ from socket_activation.cli import build_parser
 from socket_activation.cli._early import EarlyArgs, early_start, scan
 from socket_activation.cli._options import command_from_args
 
-ATTRIBUTES = ("ready", "ready_timeout", "drain_timeout", "restart", "start_nice", "exit_idle_time")
+ATTRIBUTES = (
+    "ready",
+    "ready_timeout",
+    "drain_timeout",
+    "restart",
+    "start_priority",
+    "start_nice",
+    "exit_idle_time",
+)
 OPTIONS = [
     "--ready",
     "--ready-timeout",
     "--drain-timeout",
     "--restart",
+    "--start-priority",
     "--start-nice",
     "--exit-idle-time",
     # what the scan must refuse: abbreviations, other options, help
@@ -35,6 +44,9 @@ OPTIONS = [
     "-h",
 ]
 VALUES = [
+    "idle",
+    "nice",
+    "normal",
     "notify",
     "started",
     "on-failure",
@@ -106,7 +118,7 @@ def test_scan_accepts_only_what_argparse_accepts_with_the_same_values(words: lis
     assert early.command == command, words
 
 
-EARLY_OPTIONS = OPTIONS[:6]
+EARLY_OPTIONS = OPTIONS[:7]
 SAFE_COMMAND_WORDS = ["prog", "--", "--ready", "x", "-c", ""]
 
 
@@ -140,7 +152,8 @@ def test_within_its_subset_the_scan_accepts_exactly_what_argparse_accepts(
 
 def test_scan_takes_both_forms_and_the_command_after_the_first_double_dash() -> None:
     words = ["--ready=started", "--ready-timeout", "2.5", "--restart=no", "--start-nice", "0"]
-    words += ["--exit-idle-time=1", "--drain-timeout", "7", "--", "prog", "--", "--ready"]
+    words += ["--exit-idle-time=1", "--drain-timeout", "7", "--start-priority=nice"]
+    words += ["--", "prog", "--", "--ready"]
     early = scan(words)
     assert early is not None
     assert _values(early) == {
@@ -148,6 +161,7 @@ def test_scan_takes_both_forms_and_the_command_after_the_first_double_dash() -> 
         "ready_timeout": 2.5,
         "drain_timeout": 7.0,
         "restart": "no",
+        "start_priority": "nice",
         "start_nice": 0,
         "exit_idle_time": 1.0,
     }

@@ -24,6 +24,7 @@ def test_quick_benchmark_prints_one_table_and_supervise_fails_nothing(tmp_path: 
             "--quick",
             "--scenarios",
             "supervise,handoff,naive",
+            "--phases",
             "--json",
             str(out),
         ],
@@ -46,3 +47,26 @@ def test_quick_benchmark_prints_one_table_and_supervise_fails_nothing(tmp_path: 
         assert run["during"]["failures"] == 0
         assert run["during"]["requests"] > 0
     assert results["naive"]["restarts"] == 3
+    # --phases: one histogram per scenario, its buckets counting requests since the signal
+    for name in ("supervise", "handoff", "naive"):
+        assert any(line.startswith(f"{name}: requests slower than") for line in lines), name
+    buckets = [line.split() for line in lines if line[:10].strip().startswith("0-50")]
+    assert len(buckets) == 3
+    assert all(int(row[1]) > 0 for row in buckets)
+
+
+def test_start_priority_benchmark_prints_every_mode() -> None:
+    """benchmarks/start_priority.py: a row per mode, requests measured in each, none failed."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "start_priority.py"), "--rounds", "2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines()[2:]}
+    assert set(rows) == {"none", "nice0", "nice10", "nice19", "idle"}
+    for row in rows.values():
+        assert float(row[1]) > 0  # req/s
+        assert row[5] == "0"  # failed

@@ -1,5 +1,6 @@
-"""supervise --start-nice: the generation that starts while another serves runs niced until
-READY=1, then at the supervisor's own priority; the first generation is never niced."""
+"""supervise --start-priority/--start-nice: the generation that starts while another serves runs
+lowered (SCHED_IDLE by default, or niced) until READY=1, then at the supervisor's own priority;
+the first generation is never lowered."""
 
 from __future__ import annotations
 
@@ -44,30 +45,43 @@ def nice_of(pid: int) -> int:
     return os.getpriority(os.PRIO_PROCESS, pid)
 
 
-@pytest.mark.parametrize(("option", "while_starting"), [([], 10), (["--start-nice", "0"], 0)])
-def test_new_generation_is_niced_until_ready(
-    listener: socket.socket, tmp_path: Path, option: list[str], while_starting: int
+def policy_of(pid: int) -> int:
+    return os.sched_getscheduler(pid)
+
+
+@pytest.mark.parametrize(
+    ("option", "policy", "while_starting"),
+    [
+        pytest.param([], os.SCHED_IDLE, 0, id="default-idle"),
+        pytest.param(["--start-priority", "nice"], os.SCHED_OTHER, 10, id="nice"),
+        pytest.param(["--start-nice", "5"], os.SCHED_OTHER, 5, id="start-nice-implies-nice"),
+        pytest.param(["--start-nice", "0"], os.SCHED_OTHER, 0, id="off"),
+        pytest.param(["--start-priority", "normal"], os.SCHED_OTHER, 0, id="normal"),
+    ],
+)
+def test_new_generation_is_lowered_until_ready(
+    listener: socket.socket, tmp_path: Path, option: list[str], policy: int, while_starting: int
 ) -> None:
-    require_root()  # restoring a nice value needs CAP_SYS_NICE
+    require_root()  # restoring a priority needs CAP_SYS_NICE
     own = os.getpriority(os.PRIO_PROCESS, 0)
     command = [sys.executable, APP, "--startup", "1.5"]
     sup = Supervise(tmp_path, [listener], option, command=command)
     try:
         sup.wait_ready()
         first = sup.generation_pid(1)
-        assert nice_of(first) == own
+        assert (policy_of(first), nice_of(first)) == (os.SCHED_OTHER, own)
         os.kill(sup.pid, signal.SIGHUP)
         second = sup.generation_pid(2)
         time.sleep(0.3)  # in its 1.5 s start-up
-        assert nice_of(second) == min(19, own + while_starting)
+        assert (policy_of(second), nice_of(second)) == (policy, min(19, own + while_starting))
         sup.wait_log(r"generation 2 \(pid \d+\) is ready")
-        assert nice_of(second) == own
+        assert (policy_of(second), nice_of(second)) == (os.SCHED_OTHER, own)
     finally:
         sup.close()
 
 
-def test_handoff_nices_the_new_process_until_ready(listener: socket.socket) -> None:
-    """restart_app --upgrade-on-hup: SIGHUP starts its successor, niced 10 while it starts
+def test_handoff_runs_the_new_process_idle_until_ready(listener: socket.socket) -> None:
+    """restart_app --upgrade-on-hup: SIGHUP starts its successor, at SCHED_IDLE while it starts
     (1.5 s), then at the old process's priority once it said READY=1."""
     require_root()
     own = os.getpriority(os.PRIO_PROCESS, 0)
@@ -85,13 +99,14 @@ def test_handoff_nices_the_new_process_until_ready(listener: socket.socket) -> N
             time.sleep(0.02)
         assert new, "no successor started"
         time.sleep(0.3)  # in its 1.5 s start-up
-        assert nice_of(new) == min(19, own + 10)
+        assert (policy_of(new), nice_of(new)) == (os.SCHED_IDLE, own)
         deadline = time.monotonic() + 20
         while Path(f"/proc/{old}").exists() and time.monotonic() < deadline:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(old, os.WNOHANG)
             time.sleep(0.05)
-        assert nice_of(new) == own  # the old one handed over and restored it first
+        # the old one handed over and restored it first
+        assert (policy_of(new), nice_of(new)) == (os.SCHED_OTHER, own)
     finally:
         for pid in (new, old):
             with contextlib.suppress(ProcessLookupError, ChildProcessError):

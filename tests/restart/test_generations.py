@@ -27,6 +27,7 @@ from socket_activation.restart.generations import (
     exit_code,
 )
 from socket_activation.restart.readiness import Notification, ReadinessSocket
+from tests.conftest import require_root
 
 # A generation: MODE is ready (READY=1, then a STATUS= report), silent, exit-3 or stubborn
 # (ready, and ignores SIGTERM). It then waits to be stopped.
@@ -297,3 +298,60 @@ def test_exit_code_is_the_shells_view_of_a_wait_status(status: int, code: int) -
 def _state(pid: int) -> str:
     with open(f"/proc/{pid}/stat") as f:
         return f.read().rsplit(")", 1)[1].split()[0]
+
+
+def policy_and_nice(pid: int) -> set[tuple[int, int]]:
+    """(scheduling policy, nice) of every task of *pid* and its children."""
+    from socket_activation.restart.priority import tree
+
+    return {(os.sched_getscheduler(t), os.getpriority(os.PRIO_PROCESS, t)) for t in tree(pid)}
+
+
+def test_a_generation_starting_beside_a_serving_one_runs_idle_then_niced_then_restored(
+    loop: Loop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """start_priority idle: the second generation (silent, so it keeps starting) runs at
+    SCHED_IDLE; past IDLE_LIMIT it is moved to nice 10 with a log line; its READY=1 puts it
+    back to our own class and nice value. The first generation is never lowered."""
+    require_root()  # taking a task out of SCHED_IDLE needs CAP_SYS_NICE
+    from socket_activation.restart import generations as module
+    from socket_activation.restart.priority import StartPriority
+
+    monkeypatch.setattr(module, "IDLE_LIMIT", 0.3)
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    normal = {(os.SCHED_OTHER, own)}
+    gens = loop.generations(child("ready"), start_priority=StartPriority("idle", 10))
+    first = start_ready(loop, gens).generation
+    assert first is not None
+    assert policy_and_nice(first.pid) == normal
+    gens.argv = child("silent")
+    assert gens.start(loop.readiness.address) == []
+    second = gens._generations[-1]
+    assert policy_and_nice(second.pid) == {(os.SCHED_IDLE, own)}
+    deadline = second.escalate_at
+    assert deadline is not None
+    assert gens.next_deadline() == deadline  # the loop wakes for it
+    time.sleep(max(0.0, deadline - time.monotonic()) + 0.01)
+    assert gens.check_deadlines() == []
+    assert policy_and_nice(second.pid) == {(os.SCHED_OTHER, min(19, own + 10))}
+    assert f"{second} still starting after 0.3 s at idle priority; it goes on niced 10" in (
+        loop.logged
+    )
+    (outcome,) = outcomes(gens.notified(Notification(second.pid, {"READY": "1"})))
+    assert outcome.ready
+    assert policy_and_nice(second.pid) == normal
+
+
+def test_a_stop_takes_a_starting_generation_out_of_sched_idle(loop: Loop) -> None:
+    """An idle task might never run its SIGTERM handler on busy CPUs: stop() escalates it."""
+    require_root()
+    from socket_activation.restart.priority import StartPriority
+
+    gens = loop.generations(child("ready"), start_priority=StartPriority("idle", 10))
+    start_ready(loop, gens)
+    gens.argv = child("silent")
+    gens.start(loop.readiness.address)
+    second = gens._generations[-1]
+    assert {p for p, _ in policy_and_nice(second.pid)} == {os.SCHED_IDLE}
+    gens.stop(signal.SIGTERM)
+    assert {p for p, _ in policy_and_nice(second.pid)} == {os.SCHED_OTHER}

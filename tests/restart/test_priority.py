@@ -1,8 +1,10 @@
-"""A starting generation is niced, every thread of it and of its children, then restored."""
+"""A starting generation is lowered (SCHED_IDLE or niced), every thread of it and of its
+children, then restored."""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from socket_activation.restart.priority import can_restore, lower, restore, tree
+from socket_activation.restart.priority import StartPriority, can_restore, lower, restore, tree
 from tests.conftest import require_root
 
 # a parent with a second thread and a child process, all sleeping
@@ -66,3 +68,83 @@ def test_can_restore_needs_a_positive_increment() -> None:
     assert not can_restore(0)
     if os.geteuid() == 0:
         assert can_restore(10)
+
+
+def policies(pid: int) -> set[int]:
+    return {os.sched_getscheduler(t) for t in tree(pid)}
+
+
+def test_idle_moves_every_task_to_sched_idle_then_back(family: tuple[int, int]) -> None:
+    require_root()
+    parent, child = family
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    lowered = StartPriority("idle", 10).lower(parent)
+    assert lowered is not None
+    assert lowered.idle
+    assert policies(parent) == {os.SCHED_IDLE}
+    assert os.sched_getscheduler(child) == os.SCHED_IDLE
+    lowered.restore()
+    assert policies(parent) == {os.SCHED_OTHER}
+    assert {nice_of(t) for t in tree(parent)} == {own}
+
+
+def test_escalate_moves_an_idle_generation_to_nice_once(family: tuple[int, int]) -> None:
+    require_root()
+    parent, _child = family
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    lowered = StartPriority("idle", 7).lower(parent)
+    assert lowered is not None
+    assert lowered.escalate() is True
+    assert policies(parent) == {os.SCHED_OTHER}
+    assert {nice_of(t) for t in tree(parent)} == {min(19, own + 7)}
+    assert lowered.escalate() is False  # once
+    lowered.restore()
+    assert {nice_of(t) for t in tree(parent)} == {own}
+
+
+def test_nice_mode_lowers_by_its_levels(family: tuple[int, int]) -> None:
+    require_root()
+    parent, _child = family
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    lowered = StartPriority("nice", 5).lower(parent)
+    assert lowered is not None
+    assert not lowered.idle
+    assert policies(parent) == {os.SCHED_OTHER}
+    assert {nice_of(t) for t in tree(parent)} == {min(19, own + 5)}
+    lowered.restore()
+    assert {nice_of(t) for t in tree(parent)} == {own}
+
+
+@pytest.mark.parametrize(("mode", "nice"), [("normal", 10), ("idle", 0), ("nice", 0)])
+def test_normal_and_nice_zero_change_nothing(mode: str, nice: int) -> None:
+    priority = StartPriority(mode, nice)
+    assert priority.mode == "normal"
+    assert priority.lower(os.getpid()) is None
+    assert priority.unavailable() is None
+
+
+@pytest.mark.parametrize(
+    ("mode", "nice", "message"),
+    [
+        ("fast", 10, "start priority must be one of idle, nice, normal, got 'fast'"),
+        ("nice", 20, "start nice must be 0..19, got 20"),
+        ("idle", -1, "start nice must be 0..19, got -1"),
+    ],
+)
+def test_bad_start_priorities_are_refused_by_name(mode: str, nice: int, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        StartPriority(mode, nice)
+
+
+def test_without_the_right_to_restore_it_says_why() -> None:
+    """As nobody with RLIMIT_NICE 0 (the default) neither idle nor nice can be undone."""
+    require_root()  # to become nobody
+    probe = (  # everything imported first: the interpreter's files may be root's only
+        "import os, resource; from socket_activation.restart.priority import StartPriority as P; "
+        "resource.setrlimit(resource.RLIMIT_NICE, (0, 0)); os.setgid(65534); os.setuid(65534); "
+        "print(P('idle').unavailable()); print(P('nice', 3).unavailable())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=30
+    ).stdout.splitlines()
+    assert out == ["restoring the priority needs CAP_SYS_NICE or RLIMIT_NICE (LimitNICE=)"] * 2

@@ -228,6 +228,27 @@ def test_timeout_reports_the_last_status_and_leaves_the_child_running(children: 
         assert os.waitpid(pid, os.WNOHANG) == (0, 0)
 
 
+def test_after_calls_back_once_when_the_wait_runs_long(children: Children) -> None:
+    """``after=(S, callback)``: the handoff's starvation guard runs once, S seconds in, and the
+    wait goes on to its own end (a READY=1 that comes later still counts)."""
+    called: list[float] = []
+    with ReadinessSocket() as rs:
+        pid = children.start("time.sleep(0.6); send('READY=1')", {"NOTIFY_SOCKET": rs.address})
+        started = time.monotonic()
+        note = rs.wait_ready(pid, 10, after=(0.2, lambda: called.append(time.monotonic())))
+        assert note.pid == pid
+        assert len(called) == 1
+        assert 0.2 <= called[0] - started < 0.55
+
+
+def test_after_is_not_called_when_ready_comes_first(children: Children) -> None:
+    called: list[float] = []
+    with ReadinessSocket() as rs:
+        pid = children.start("send('READY=1')", {"NOTIFY_SOCKET": rs.address})
+        rs.wait_ready(pid, 10, after=(5.0, lambda: called.append(0.0)))
+    assert called == []
+
+
 @pytest.mark.parametrize(
     ("status", "text"),
     [

@@ -5,9 +5,10 @@ importing argparse, ``socket`` and the supervisor before that costs tens of mill
 :func:`early_start`, called by ``cli.main`` before anything heavy is imported, starts the first
 generation at once when the command line is one this scan fully understands:
 
-- only ``--ready``, ``--ready-timeout``, ``--drain-timeout``, ``--restart``, ``--start-nice``
-  and ``--exit-idle-time``, as ``--opt VALUE`` or ``--opt=VALUE`` (no abbreviations, no value
-  that starts with ``-``), each value checked by the validator argparse uses (:mod:`._values`);
+- only ``--ready``, ``--ready-timeout``, ``--drain-timeout``, ``--restart``,
+  ``--start-priority``, ``--start-nice`` and ``--exit-idle-time``, as ``--opt VALUE`` or
+  ``--opt=VALUE`` (no abbreviations, no value that starts with ``-``), each value checked by
+  the validator argparse uses (:mod:`._values`);
 - then ``--`` and a non-empty command with no ``{`` or ``}`` (placeholders need the resolved
   sockets);
 - on Linux, with no ``SOCKET_ACTIVATION_*`` variable set (they configure the resolver).
@@ -24,7 +25,7 @@ from __future__ import annotations
 import os
 import sys
 
-from ._values import READY_CHOICES, RESTART_CHOICES, nice, seconds
+from ._values import READY_CHOICES, RESTART_CHOICES, START_PRIORITY_CHOICES, nice, seconds
 
 TYPE_CHECKING = False  # typing costs milliseconds at import; type checkers treat this as True
 if TYPE_CHECKING:
@@ -52,6 +53,7 @@ _OPTIONS: dict[str, tuple[str, Callable[[str], object]]] = {
     "--ready-timeout": ("ready_timeout", seconds),
     "--drain-timeout": ("drain_timeout", seconds),
     "--restart": ("restart", _choice(RESTART_CHOICES)),
+    "--start-priority": ("start_priority", _choice(START_PRIORITY_CHOICES)),
     "--start-nice": ("start_nice", nice),
     "--exit-idle-time": ("exit_idle_time", seconds),
 }
@@ -67,7 +69,8 @@ class EarlyArgs:
         self.ready_timeout = 30.0
         self.drain_timeout = 30.0
         self.restart = "on-failure"
-        self.start_nice = 10
+        self.start_priority: str | None = None
+        self.start_nice: int | None = None
         self.exit_idle_time: float | None = None
 
 

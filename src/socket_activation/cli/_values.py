@@ -8,10 +8,11 @@ message argparse shows (it wraps them in ``ArgumentTypeError``).
 
 from __future__ import annotations
 
-__all__ = ["READY_CHOICES", "RESTART_CHOICES", "nice", "seconds"]
+__all__ = ["READY_CHOICES", "RESTART_CHOICES", "START_PRIORITY_CHOICES", "nice", "seconds"]
 
 READY_CHOICES = ("notify", "started")
 RESTART_CHOICES = ("on-failure", "always", "no")
+START_PRIORITY_CHOICES = ("idle", "nice", "normal")
 
 
 def seconds(text: str) -> float:

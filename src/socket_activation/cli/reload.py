@@ -11,10 +11,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
-from typing import Any
 
 from ..restart.reload import DEFAULT_TIMEOUT, ReloadError, request_reload
+
+TYPE_CHECKING = False  # ExecReload= waits for this command: no typing/collections imports
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
 
 __all__ = ["register"]
 

@@ -25,7 +25,7 @@ from ._options import (
     expand_command,
     resolve_from_args,
 )
-from ._values import READY_CHOICES, RESTART_CHOICES, nice, seconds
+from ._values import READY_CHOICES, RESTART_CHOICES, START_PRIORITY_CHOICES, nice, seconds
 
 __all__ = ["register"]
 
@@ -83,15 +83,22 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="replace the serving generation when it dies (default: unless it exits 0)",
     )
     parser.add_argument(
+        "--start-priority",
+        choices=START_PRIORITY_CHOICES,
+        default=None,
+        help=(
+            "a generation started while another serves runs at SCHED_IDLE (idle, the default; "
+            "niced after 5 s still starting) or --start-nice levels lower (nice) until its "
+            "READY=1, leaving the CPU to the one serving; needs the right to restore it: root, "
+            "CAP_SYS_NICE or LimitNICE="
+        ),
+    )
+    parser.add_argument(
         "--start-nice",
         type=_nice,
-        default=10,
+        default=None,
         metavar="N",
-        help=(
-            "a generation started while another serves runs N nice levels lower until its "
-            "READY=1, leaving the CPU to the one serving (default 10; 0: off; needs the right "
-            "to restore it: root, CAP_SYS_NICE or LimitNICE=)"
-        ),
+        help="nice levels for --start-priority nice (implied when given alone; default 10; 0: off)",
     )
     parser.add_argument(
         "--exit-idle-time",
@@ -175,7 +182,9 @@ def run(args: argparse.Namespace) -> int:
                 shutdown_delay=args.shutdown_delay,
                 watch=args.watch,
                 exit_idle_time=args.exit_idle_time,
-                start_nice=args.start_nice,
+                start_nice=10 if args.start_nice is None else args.start_nice,
+                start_priority=args.start_priority
+                or ("idle" if args.start_nice is None else "nice"),
                 first=early,
             )
             return supervisor.run()

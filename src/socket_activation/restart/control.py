@@ -31,8 +31,12 @@ import json
 import os
 import socket
 import struct
-from dataclasses import dataclass, field
-from typing import Any
+
+from .._record import record
+
+TYPE_CHECKING = False  # `socket-activation reload` (ExecReload=) imports this: no typing
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "CONTROL_PREFIX",
@@ -67,7 +71,7 @@ def control_address(pid: int) -> bytes:
     return f"\0{CONTROL_PREFIX}/{_pid_namespace()}/{pid}".encode()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Peer:
     """Who is at the other end, as the kernel says (``SO_PEERCRED``)."""
 
@@ -83,14 +87,21 @@ def peer_credentials(sock: socket.socket) -> Peer:
     return Peer(pid, uid, gid)
 
 
-@dataclass
 class ControlRequest:
     """One accepted request; answer it exactly once with :meth:`succeed` or :meth:`fail`."""
 
-    action: str
-    peer: Peer
-    fields: dict[str, Any]
-    _conn: socket.socket | None = field(repr=False, default=None)
+    __slots__ = ("_conn", "action", "fields", "peer")
+
+    def __init__(
+        self, action: str, peer: Peer, fields: dict[str, Any], conn: socket.socket | None = None
+    ) -> None:
+        self.action = action
+        self.peer = peer
+        self.fields = fields
+        self._conn = conn
+
+    def __repr__(self) -> str:
+        return f"ControlRequest(action={self.action!r}, peer={self.peer!r}, fields={self.fields!r})"
 
     @property
     def answered(self) -> bool:

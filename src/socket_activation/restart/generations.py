@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
 from ..systemd.notify import NOTIFY_SOCKET
-from .priority import lower, restore
+from .priority import IDLE_LIMIT, Lowered, StartPriority
 from .readiness import Notification, belongs_to, describe_wait_status
 from .spawn import spawn_with_sockets
 
@@ -47,7 +47,8 @@ class Generation:
     state: str
     deadline: float | None = None  # ready deadline (starting), SIGKILL time (draining, failed)
     status: int | None = None  # wait status once reaped
-    nice: int | None = None  # the nice value to restore once ready (started niced)
+    lowered: Lowered | None = None  # started at a lower priority: restored once ready
+    escalate_at: float | None = None  # still starting at SCHED_IDLE then: moved to nice
 
     def __str__(self) -> str:
         return f"generation {self.number} (pid {self.pid})"
@@ -120,7 +121,7 @@ class Generations:
         ready_timeout: float = 30.0,
         drain_timeout: float = 30.0,
         log: Callable[[str], None] | None = None,
-        start_nice: int = 0,
+        start_priority: StartPriority | None = None,
     ) -> None:
         if not argv:
             raise ValueError("supervise needs a command to run")
@@ -138,7 +139,8 @@ class Generations:
         self.ready_timeout = ready_timeout
         self.drain_timeout = drain_timeout
         self._env = dict(env)
-        self.start_nice = start_nice  # a generation that starts while another serves: niced
+        # a generation that starts while another serves runs lowered (restart/priority.py)
+        self.start_priority = start_priority or StartPriority("normal")
         self._log = log or (lambda _text: None)
         self._generations: list[Generation] = []
         self._count = 0
@@ -161,7 +163,9 @@ class Generations:
 
     def next_deadline(self) -> float | None:
         """The earliest ready or kill deadline (``time.monotonic()``), or None."""
-        deadlines = [g.deadline for g in self._generations if g.deadline is not None]
+        deadlines = [
+            d for g in self._generations for d in (g.deadline, g.escalate_at) if d is not None
+        ]
         return min(deadlines) if deadlines else None
 
     # -- what the loop asks for ----------------------------------------------------------------
@@ -181,8 +185,10 @@ class Generations:
             self._log(f"cannot start generation {self._count} ({self.argv[0]!r}): {exc}")
             return [Outcome(self._count, "not-started", reason=str(exc))]
         gen = Generation(self._count, pid, "starting", time.monotonic() + self.ready_timeout)
-        if self.start_nice and self.serving is not None:
-            gen.nice = lower(pid, self.start_nice)  # yield the CPU to the one that serves
+        if self.serving is not None:  # yield the CPU to the one that serves
+            gen.lowered = self.start_priority.lower(pid)
+            if gen.lowered is not None and gen.lowered.idle:
+                gen.escalate_at = time.monotonic() + IDLE_LIMIT
         self._generations.append(gen)
         self._log(f"started {gen}")
         if self.ready_mode == "started":
@@ -206,6 +212,9 @@ class Generations:
         self.stopping = signum
         deadline = time.monotonic() + self.drain_timeout
         for gen in self._generations:
+            if gen.lowered is not None:  # an idle task might not get to run its handler
+                gen.lowered.escalate()
+                gen.escalate_at = None
             _kill(gen.pid, signum)
             gen.deadline = deadline if gen.state != "failed" else gen.deadline
 
@@ -262,6 +271,13 @@ class Generations:
         events: list[Event] = []
         now = time.monotonic()
         for gen in list(self._generations):
+            if gen.escalate_at is not None and now >= gen.escalate_at:
+                gen.escalate_at = None
+                if gen.state == "starting" and gen.lowered is not None and gen.lowered.escalate():
+                    self._log(
+                        f"{gen} still starting after {IDLE_LIMIT:g} s at idle priority; "
+                        f"it goes on niced {gen.lowered.nice}"
+                    )
             if gen.deadline is None or now < gen.deadline:
                 continue
             if gen.state == "starting" and self.stopping is None:
@@ -279,10 +295,10 @@ class Generations:
 
     def _promote(self, gen: Generation) -> Outcome:
         old = self.serving
-        gen.state, gen.deadline = "serving", None
-        if gen.nice is not None:
-            restore(gen.pid, gen.nice)
-            gen.nice = None
+        gen.state, gen.deadline, gen.escalate_at = "serving", None, None
+        if gen.lowered is not None:
+            gen.lowered.restore()
+            gen.lowered = None
         self.serving = gen
         if old is not None:
             old.state, old.deadline = "draining", time.monotonic() + self.drain_timeout

@@ -49,7 +49,7 @@ from ..net.bind import forget_unix_socket
 from ..net.sockaddr import SocketAddress
 from ..systemd.notify import NOTIFY_SOCKET, NotifyResult, notify
 from .child_env import MANAGER_NOTIFY_SOCKET
-from .priority import can_restore
+from .priority import DEFAULT_NICE, StartPriority
 from .successor import start_successor, stop, why
 
 __all__ = [
@@ -102,9 +102,12 @@ class Upgrader:
     *sockets* are handed to the new process at fds 3.. in this order, named by *names*
     (``LISTEN_FDNAMES``). *argv* defaults to ``[sys.executable, *sys.argv]`` (and
     ``sys.orig_argv`` when Python was started with options such as ``-m``); *environ* to
-    ``os.environ`` (read at each upgrade). The new process runs *start_nice* nice levels lower
-    until its ``READY=1`` (so its start-up leaves the CPU to this one, which serves), where the
-    value can be restored (:mod:`socket_activation.restart.priority`); 0 turns that off.
+    ``os.environ`` (read at each upgrade). The new process runs at ``SCHED_IDLE`` until its
+    ``READY=1`` (*start_priority* ``"idle"``, so its start-up leaves the CPU to this one, which
+    serves; moved to *start_nice* levels nicer if it is still starting after
+    :data:`~socket_activation.restart.priority.IDLE_LIMIT` s), or *start_nice* levels lower
+    (``"nice"``), or as it is (``"normal"``, or ``start_nice=0``), where the priority can be
+    restored (:mod:`socket_activation.restart.priority`).
 
     *notify_reload* speaks the ``Type=notify-reload`` protocol to the manager around each
     upgrade: ``RELOADING=1`` with ``MONOTONIC_USEC=`` first, then ``MAINPID=`` and ``READY=1``
@@ -122,7 +125,8 @@ class Upgrader:
         environ: Mapping[str, str] | None = None,
         ready_timeout: float = DEFAULT_READY_TIMEOUT,
         notify_reload: bool = False,
-        start_nice: int = 10,
+        start_nice: int = DEFAULT_NICE,
+        start_priority: str = "idle",
     ) -> None:
         if len(sockets) != len(names):
             raise ValueError(f"{len(sockets)} sockets but {len(names)} names")
@@ -134,8 +138,11 @@ class Upgrader:
         self._argv = list(argv) if argv is not None else _own_argv()
         self._environ = environ
         self.ready_timeout = ready_timeout
-        # the new process runs this much nicer until READY=1, where it can be put back
-        self.start_nice = start_nice if can_restore(start_nice) else 0
+        # the new process runs lowered until READY=1, where it can be put back
+        priority = StartPriority(start_priority, start_nice)  # ValueError for a bad one
+        if priority.unavailable() is not None:
+            priority = StartPriority("normal")
+        self.start_priority = priority
         self._lock = threading.Lock()
         self._child: int | None = None
         self._done: HandoffResult | None = None
@@ -202,7 +209,7 @@ class Upgrader:
             self._names,
             env,
             ready_timeout=self.ready_timeout,
-            start_nice=self.start_nice,
+            start_priority=self.start_priority,
             on_spawn=self._spawned,
         )
         notified = False

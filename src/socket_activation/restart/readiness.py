@@ -213,6 +213,7 @@ class ReadinessSocket:
         timeout: float,
         *,
         on_message: Callable[[Notification], None] | None = None,
+        after: tuple[float, Callable[[], object]] | None = None,
     ) -> Notification:
         """Wait for ``READY=1`` from *pid*, from a pid it named with ``MAINPID=``, or from one of
         their descendants; returns that notification.
@@ -220,11 +221,13 @@ class ReadinessSocket:
         Raises :class:`ChildExitedError` (after reaping it) when *pid* exits first, and
         :class:`ReadyTimeoutError` when *timeout* seconds pass (the child is left running: the
         caller decides its fate). Messages from other senders go to *on_message* (for example
-        an older generation's ``STATUS=``) and do not count.
+        an older generation's ``STATUS=``) and do not count. ``after=(S, callback)`` calls
+        *callback* once if the wait reaches S seconds (the handoff's starvation guard).
         """
         watched = {pid}
         last_status: str | None = None
         deadline = time.monotonic() + timeout
+        late = None if after is None else time.monotonic() + after[0]
         pidfd = _open_pidfd(pid)
         try:
             while True:
@@ -241,9 +244,16 @@ class ReadinessSocket:
                 status = _reap(pid)
                 if status is not None:
                     raise ChildExitedError(pid, status, last_status)
-                remaining = deadline - time.monotonic()
+                now = time.monotonic()
+                remaining = deadline - now
                 if remaining <= 0:
                     raise ReadyTimeoutError(pid, timeout, last_status)
+                if late is not None and after is not None:
+                    if now >= late:
+                        late = None
+                        after[1]()
+                    else:
+                        remaining = min(remaining, late - now)
                 waitables: list[int] = [self.fileno()]
                 if pidfd is not None:
                     waitables.append(pidfd)

@@ -17,7 +17,10 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-from collections.abc import Iterable, Sequence
+
+TYPE_CHECKING = False  # on the reload client's path: no collections import
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
 
 __all__ = ["descendants", "holders", "socket_inodes"]
 

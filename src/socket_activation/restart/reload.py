@@ -21,9 +21,9 @@ import os
 import select
 import socket
 import time
-from dataclasses import dataclass
 
 from .._errors import ReloadError
+from .._record import record
 from .control import control_address, peer_credentials
 from .release import holders
 
@@ -37,7 +37,7 @@ _MAX_ANSWER = 65536
 _RELEASE_POLL = 0.005
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ReloadOutcome:
     """A successful reload: the new generation's ``pid`` (None if not told) and a summary."""
 

@@ -2,8 +2,9 @@
 
 :func:`start_successor` opens a private
 :class:`~socket_activation.restart.readiness.ReadinessSocket`, starts the new process with the
-listening sockets at fds 3.. and ``NOTIFY_SOCKET`` naming that socket, runs it *start_nice*
-levels nicer until its ``READY=1`` (:mod:`~socket_activation.restart.priority`), and returns its
+listening sockets at fds 3.. and ``NOTIFY_SOCKET`` naming that socket, runs it at the lower
+*start_priority* until its ``READY=1`` (:mod:`~socket_activation.restart.priority`; still at
+``SCHED_IDLE`` after ``IDLE_LIMIT`` s, it is moved to ``nice``), and returns its
 pid and ready notification. If it cannot start, exits, or stays silent past the timeout, it is
 stopped and reaped (:func:`stop`) and :class:`~socket_activation._errors.HandoffError` says
 why. What the service manager is told around it is :mod:`~socket_activation.restart.handoff`'s.
@@ -20,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from .._errors import HandoffError
 from ..systemd.notify import NOTIFY_SOCKET
-from .priority import lower, restore
+from .priority import IDLE_LIMIT, StartPriority
 from .readiness import ChildExitedError, Notification, ReadinessSocket, ReadyTimeoutError
 from .spawn import spawn_with_sockets
 
@@ -37,7 +38,7 @@ def start_successor(
     environ: Mapping[str, str],
     *,
     ready_timeout: float,
-    start_nice: int,
+    start_priority: StartPriority,
     on_spawn: Callable[[int], None],
 ) -> tuple[int, Notification]:
     """Start *argv* with *environ* plus our ``NOTIFY_SOCKET``; wait for its ``READY=1``.
@@ -52,11 +53,12 @@ def start_successor(
         except OSError as exc:
             raise HandoffError(f"cannot start {argv[0]!r}: {exc}") from exc
         on_spawn(pid)
-        base = lower(pid, start_nice) if start_nice else None
+        lowered = start_priority.lower(pid)
+        after = None if lowered is None or not lowered.idle else (IDLE_LIMIT, lowered.escalate)
         try:
-            note = readiness.wait_ready(pid, ready_timeout)
-            if base is not None:
-                restore(pid, base)
+            note = readiness.wait_ready(pid, ready_timeout, after=after)
+            if lowered is not None:
+                lowered.restore()
         except ChildExitedError as exc:
             raise HandoffError(why(exc.args[0], exc.last_status)) from None
         except ReadyTimeoutError as exc:

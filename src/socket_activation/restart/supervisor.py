@@ -21,10 +21,12 @@
   when they have, with the serving generation's status (``128 + N`` for death by signal N).
   ``SIGUSR1``/``SIGUSR2``/``SIGWINCH`` go to the serving generation.
 - As PID 1 (a container's init) every child is reaped, including orphans re-parented to us.
-- ``start_nice=N`` (default 10): a generation started while another serves runs N nice levels
-  lower until its ``READY=1`` (:mod:`~socket_activation.restart.priority`), so its start-up
-  does not take the CPU from the one serving; 0 turns it off, as does a lack of the privilege
-  to restore the value.
+- ``start_priority="idle"`` (default): a generation started while another serves runs at
+  ``SCHED_IDLE`` until its ``READY=1`` (moved to ``start_nice`` levels nicer if it is still
+  starting after :data:`~socket_activation.restart.priority.IDLE_LIMIT` s), so its start-up
+  does not take the CPU from the one serving; ``"nice"`` lowers it by ``start_nice`` (default
+  10) instead, ``"normal"`` (or ``start_nice=0`` with ``"nice"``) not at all; so does a lack
+  of the privilege to restore it (:mod:`~socket_activation.restart.priority`).
 - ``exit_idle_time=S``: once the kernel has shown no connection open or queued on any socket
   for S seconds (:class:`~socket_activation.restart.idle.IdleWatch`), stop like ``SIGTERM``
   (``STOPPING=1``, the generation drains) and exit 0. Only for sockets a service manager holds
@@ -73,7 +75,7 @@ from .generations import Event, Exited, Generations, Message, Outcome
 from .health import Health, ShutdownDelay
 from .idle import IdleWatch
 from .manager import ManagerLink
-from .priority import can_restore
+from .priority import DEFAULT_NICE, StartPriority
 from .readiness import ReadinessSocket
 from .reload_channel import ReloadChannel
 from .signals import STOP_SIGNALS, SignalWake
@@ -87,7 +89,6 @@ __all__ = ["RESTART_BURST", "RESTART_WINDOW", "Supervisor"]
 
 # The longest the loop sleeps: also bounds how long a lost SIGCHLD could go unnoticed.
 _MAX_WAIT = 1.0
-_NO_RENICE = "restoring a nice value needs CAP_SYS_NICE or RLIMIT_NICE (LimitNICE=)"
 
 
 class Supervisor:
@@ -109,7 +110,8 @@ class Supervisor:
         shutdown_delay: float = 0.0,
         watch: Sequence[str | os.PathLike[str]] = (),
         exit_idle_time: float | None = None,
-        start_nice: int = 10,
+        start_nice: int = DEFAULT_NICE,
+        start_priority: str = "idle",
         first: EarlyStart | None = None,
     ) -> None:
         env = dict(os.environ if environ is None else environ)
@@ -122,9 +124,10 @@ class Supervisor:
         delay = ShutdownDelay(shutdown_delay)
         child_env = child_environment(env)
         child_env.update(health.environment() if health else {})
-        if start_nice and not can_restore(start_nice):
-            self._log(f"new generations start at normal priority: {_NO_RENICE}")
-            start_nice = 0
+        priority = StartPriority(start_priority, start_nice)  # ValueError for a bad one
+        if (why := priority.unavailable()) is not None:
+            self._log(f"new generations start at normal priority: {why}")
+            priority = StartPriority("normal")
         self._generations = Generations(
             argv,
             sockets,
@@ -134,7 +137,7 @@ class Supervisor:
             ready_timeout=ready_timeout,
             drain_timeout=drain_timeout,
             log=self._log,
-            start_nice=start_nice,
+            start_priority=priority,
         )
         self._policy = RestartPolicy(restart)  # raises ValueError for an unknown mode
         self._first = first
