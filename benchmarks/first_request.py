@@ -10,6 +10,9 @@ Variants, bare beside the library (benchmarks/_first_request_apps.py):
 - ``stdlib-bare``            http.server on fd 3, no library;
 - ``stdlib-lib``             the same app through resolve() + serve_until_idle (idle exit);
 - ``supervise+stdlib-bare``  the bare app under ``supervise --exit-idle-time 1``;
+- ``supervise-late+stdlib-bare`` the same with ``--trust-pid1`` added, which changes nothing
+  here but is an option supervise's early start does not take: its normal start-up path
+  (parse, import, resolve, then spawn), beside the early one;
 - ``supervise+demo``         ``socket-activation demo`` (a socketserver app on the library)
   under ``supervise --exit-idle-time 1``, compared with ``stdlib-bare``;
 - ``uvicorn-bare``           ``uvicorn.run(app, fd=3)``;
@@ -42,8 +45,15 @@ from tests.integration.usermanager import (  # noqa: E402
 
 APPS = Path(__file__).with_name("_first_request_apps.py")
 PYTHON = sys.executable
-SUPERVISE = [PYTHON, "-m", "socket_activation", "supervise", "--ready", "started"]
+# the console script, as `socket-activation units` writes it into ExecStart= (it uses the one
+# on PATH); python -m runs runpy first, ~3 ms more
+_SCRIPT = Path(PYTHON).with_name("socket-activation")
+CLI = [str(_SCRIPT)] if _SCRIPT.exists() else [PYTHON, "-m", "socket_activation"]
+SUPERVISE = [*CLI, "supervise", "--ready", "started"]
 SUPERVISE += ["--exit-idle-time", "1", "--"]  # the bare apps send no READY=1
+# --trust-pid1 changes nothing under systemd (LISTEN_PID is ours) but the early start does not
+# take it: the normal start-up path
+SUPERVISE_LATE = [*CLI, "supervise", "--trust-pid1", *SUPERVISE[len(CLI) + 1 :]]
 # variant -> (command, goes down by itself, the bare variant it is compared with)
 VARIANTS: dict[str, tuple[list[str], bool, str | None]] = {
     "stdlib-bare": ([PYTHON, str(APPS), "stdlib-bare"], False, None),
@@ -53,8 +63,13 @@ VARIANTS: dict[str, tuple[list[str], bool, str | None]] = {
         True,
         "stdlib-bare",
     ),
+    "supervise-late+stdlib-bare": (
+        [*SUPERVISE_LATE, PYTHON, str(APPS), "stdlib-bare"],
+        True,
+        "stdlib-bare",
+    ),
     "supervise+demo": (
-        [*SUPERVISE, PYTHON, "-m", "socket_activation", "demo"],
+        [*SUPERVISE, *CLI, "demo"],
         True,
         "stdlib-bare",
     ),

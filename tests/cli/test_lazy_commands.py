@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -44,6 +45,7 @@ ACTIVATED = """
 import sys
 from socket_activation.cli import main
 status = main(["supervise", "--ready", "started", "--", "true"])
+import json
 import os
 os.write(int(os.environ["OUT_FD"]), f"{status} {'pydantic' in sys.modules}".encode())
 """
@@ -67,3 +69,23 @@ def test_activated_supervise_with_nothing_configured_does_not_import_pydantic() 
             os.waitpid(pid, 0)
             text = out.read()
     assert text.split() == ["0", "False"], text
+
+
+TRIMMED = """
+import json, sys
+import socket_activation.cli.supervise
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_supervise_imports_http_server_and_ctypes_only_for_the_options_that_need_them() -> None:
+    """http.server is for --health, ctypes (inotify) for --watch; secrets, tempfile and shutil
+    are not needed for the abstract readiness socket."""
+    out = subprocess.run(
+        [sys.executable, "-c", TRIMMED], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    loaded = set(json.loads(out.splitlines()[-1]))
+    assert "socket_activation.restart.supervisor" in loaded
+    unneeded = {"http.server", "ctypes", "secrets", "tempfile", "shutil"}
+    unneeded |= {"socket_activation.restart.handoff", "socket_activation.restart.watch"}
+    assert not unneeded & loaded, unneeded & loaded

@@ -46,3 +46,18 @@ def test_idle_check_prints_tcp_and_unix_costs() -> None:
     )
     assert "tcp: sock_diag" in result.stdout
     assert "unix: sock_diag" in result.stdout
+
+
+def test_supervise_start_prints_every_variant() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "supervise_start.py"), "--runs", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("exec to the child's exec")
+    names = [line.rsplit(maxsplit=4)[0] for line in lines[2:]]
+    supervised = ["supervise (script)", "supervise (-m)", "supervise --trust-pid1"]
+    assert names == ["sh", "python", *supervised]

@@ -1,17 +1,24 @@
 """The ``socket-activation`` command line: the only place that prints and picks exit codes.
 
 Each subcommand lives in its own module with ``register(subparsers)`` adding its parser and
-setting ``func``; :data:`COMMANDS` lists them in help order.
+setting ``func``; :data:`COMMANDS` lists them in help order. Two commands start before argparse
+is imported: ``reload`` (``ExecReload=`` waits for it) and, when ``cli._early`` allows it,
+``supervise``'s first generation (an on-demand service's first request waits for it); the
+started child then rides on the parsed arguments as ``args.early``.
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib
 import sys
-from collections.abc import Sequence
 
 from .._errors import SocketActivationError
+
+TYPE_CHECKING = False  # typing costs milliseconds at import; type checkers treat this as True
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
+
+    from ..restart.early import EarlyStart
 
 __all__ = ["main"]
 
@@ -28,6 +35,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The full argument parser, every subcommand registered (just *only*, when it names one:
     a service's start-up, e.g. ``supervise`` under an on-demand unit, skips the others'
     imports)."""
+    import argparse  # here, not at the top: supervise's early start runs before it
+    import importlib
+
     from .. import __version__
 
     parser = argparse.ArgumentParser(
@@ -48,8 +58,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .reload import main as reload_main
 
         return reload_main(words[1:])
+    early: EarlyStart | None = None
+    if words[:1] == ["supervise"]:  # an on-demand service's first request waits for this
+        from ._early import early_start
+
+        early = early_start(words[1:])
+    try:
+        return _run(words, early)
+    finally:
+        if early is not None:  # adopted by the supervisor, or stopped here
+            early.close("supervise did not take it over", _log_supervise)
+
+
+def _log_supervise(text: str) -> None:
+    print(f"socket-activation supervise: {text}", file=sys.stderr, flush=True)
+
+
+def _run(words: list[str], early: EarlyStart | None) -> int:
     parser = build_parser(words[0] if words else None)
     args = parser.parse_args(words)
+    if early is not None:
+        args.early = early  # supervise's run() hands it to the supervisor
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return EX_USAGE

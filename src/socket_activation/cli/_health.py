@@ -15,7 +15,6 @@ from .._errors import AddressError, ConfigError
 from ..net.address import AddressKind, ListenAddress
 from ..net.bind import bind_address, remove_unix_socket
 from ..restart.health import Health
-from ..restart.health_server import HealthServer
 
 __all__ = ["add_health_options", "serving_health"]
 
@@ -75,6 +74,9 @@ def serving_health(args: argparse.Namespace, log: Callable[[str], None]) -> Iter
         address = ListenAddress.parse(text)
     except AddressError as exc:
         raise ConfigError(str(exc), source="--health") from None
+    # http.server costs ~12 ms: only supervise --health pays it
+    from ..restart.health_server import HealthServer
+
     sock = bind_address(address)
     with HealthServer(sock, health) as server:
         log(f"health endpoints on {server.address}: /livez, /readyz")

@@ -25,28 +25,23 @@ from ._options import (
     expand_command,
     resolve_from_args,
 )
+from ._values import READY_CHOICES, RESTART_CHOICES, START_PRIORITY_CHOICES, nice, seconds
 
 __all__ = ["register"]
 
 
 def _seconds(text: str) -> float:
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
-    return value
+        return seconds(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _nice(text: str) -> int:
     try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number 0..19, got {text!r}") from None
-    if not 0 <= value <= 19:
-        raise argparse.ArgumentTypeError(f"must be 0..19, got {text!r}")
-    return value
+        return nice(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -63,7 +58,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     add_resolve_options(parser)
     parser.add_argument(
         "--ready",
-        choices=("notify", "started"),
+        choices=READY_CHOICES,
         default="notify",
         help="when a generation is ready: on its READY=1 (notify, default) or once started",
     )
@@ -83,13 +78,13 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     parser.add_argument(
         "--restart",
-        choices=("on-failure", "always", "no"),
+        choices=RESTART_CHOICES,
         default="on-failure",
         help="replace the serving generation when it dies (default: unless it exits 0)",
     )
     parser.add_argument(
         "--start-priority",
-        choices=("idle", "nice", "normal"),
+        choices=START_PRIORITY_CHOICES,
         default=None,
         help=(
             "a generation started while another serves runs at SCHED_IDLE (idle, the default; "
@@ -141,12 +136,27 @@ def run(args: argparse.Namespace) -> int:
     for path in args.watch:
         if not os.path.exists(path):
             raise ConfigError(f"cannot watch {path!r}: no such file or directory", source="--watch")
-    resolution = resolve_from_args(args, nonblocking=False)
+    early = getattr(args, "early", None)  # the first generation, started before the parse
+    try:
+        resolution = resolve_from_args(args, nonblocking=False)
+    except BaseException:
+        if early is not None:
+            early.close("the sockets could not be resolved", _log)
+        raise
     try:
         command = expand_command(command, resolution)
     except BaseException:
         resolution.close()
         raise
+    if early is not None:
+        why = early.disagreement(
+            command,
+            [s.socket.fileno() for s in resolution.sockets],
+            [s.name for s in resolution.sockets],
+        )
+        if why:
+            early.close(f"{why}; starting it again", _log)
+            early = None
     if resolution.activated:  # otherwise the notes only say "not activated"
         for note in resolution.notes:
             _log(note)
@@ -175,6 +185,7 @@ def run(args: argparse.Namespace) -> int:
                 start_nice=10 if args.start_nice is None else args.start_nice,
                 start_priority=args.start_priority
                 or ("idle" if args.start_nice is None else "nice"),
+                first=early,
             )
             return supervisor.run()
     finally:

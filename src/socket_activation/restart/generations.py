@@ -195,6 +195,18 @@ class Generations:
             return [self._promote(gen)]
         return []
 
+    def adopt(self, pid: int, started_at: float) -> list[Event]:
+        """Take over a first generation already spawned (``supervise``'s early start, see
+        :mod:`.early`) at *started_at* (``time.monotonic()``): as :meth:`start` would have
+        started it, its ready deadline counted from then."""
+        self._count += 1
+        gen = Generation(self._count, pid, "starting", started_at + self.ready_timeout)
+        self._generations.append(gen)
+        self._log(f"started {gen} (early start)")
+        if self.ready_mode == "started":
+            return [self._promote(gen)]
+        return []
+
     def stop(self, signum: int) -> None:
         """Send *signum* to every generation; each gets ``drain_timeout`` before ``SIGKILL``."""
         self.stopping = signum

@@ -48,6 +48,7 @@ from .._errors import HandoffError, NotifyError
 from ..net.bind import forget_unix_socket
 from ..net.sockaddr import SocketAddress
 from ..systemd.notify import NOTIFY_SOCKET, NotifyResult, notify
+from .child_env import MANAGER_NOTIFY_SOCKET
 from .priority import DEFAULT_NICE, StartPriority
 from .successor import start_successor, stop, why
 
@@ -59,8 +60,6 @@ __all__ = [
     "upgrade",
 ]
 
-# The service manager's NOTIFY_SOCKET while a new generation's NOTIFY_SOCKET points at its parent.
-MANAGER_NOTIFY_SOCKET = "SOCKET_ACTIVATION_MANAGER_NOTIFY_SOCKET"
 # Default time for the new generation to say READY=1.
 DEFAULT_READY_TIMEOUT = 30.0
 

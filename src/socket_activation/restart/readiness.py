@@ -17,16 +17,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import select
-import shutil
 import socket
 import struct
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+
+from .child_env import notify_name
 
 __all__ = [
     "ChildExitedError",
@@ -124,10 +123,12 @@ class ReadinessSocket:
             if hasattr(socket, "SO_PASSCRED"):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
             if use_abstract:
-                name = f"socket-activation/notify/{os.getpid()}/{secrets.token_hex(8)}"
+                name = notify_name(os.getpid())
                 sock.bind("\0" + name)
                 self.address = "@" + name
             else:
+                import tempfile  # only here: not on the (Linux, abstract) start-up path
+
                 self._dir = tempfile.mkdtemp(prefix="sa-notify-")  # mode 0700
                 path = os.path.join(self._dir, "notify")
                 sock.bind(path)
@@ -139,6 +140,18 @@ class ReadinessSocket:
             raise
         self._sock = sock
 
+    @classmethod
+    def adopt(cls, fd: int, address: str) -> ReadinessSocket:
+        """Take over the readiness socket *fd*, bound to *address*, that the early start made
+        (:mod:`.early`: same name format, ``SO_PASSCRED``, close-on-exec); closing it closes
+        *fd*."""
+        self = cls.__new__(cls)
+        self._dir = None
+        self._sock = socket.socket(fileno=fd)
+        self._sock.setblocking(False)
+        self.address = address
+        return self
+
     def fileno(self) -> int:
         return self._sock.fileno()
 
@@ -149,6 +162,8 @@ class ReadinessSocket:
 
     def _remove_dir(self) -> None:
         if self._dir is not None:
+            import shutil
+
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
 

@@ -25,7 +25,10 @@ from collections.abc import Callable, Sequence
 from .control import ControlServer
 from .release import socket_inodes
 from .rollout import HANDOVER_POLL, RolloutTracker
-from .watch import Watcher, open_watcher
+
+TYPE_CHECKING = False  # typing costs milliseconds at import; type checkers treat this as True
+if TYPE_CHECKING:
+    from .watch import Watcher
 
 __all__ = ["DEFAULT_DEBOUNCE", "ReloadChannel"]
 
@@ -75,6 +78,8 @@ class ReloadChannel:
         else:
             selector.register(self._server.filenos()[0], selectors.EVENT_READ, self._on_control)
         if self._watch_paths:
+            from .watch import open_watcher  # inotify through ctypes: only supervise --watch
+
             self._watcher = open_watcher(self._watch_paths, polling=self._polling)
             fd = self._watcher.fileno()
             if fd is not None:

@@ -18,7 +18,11 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Mapping, Sequence
+
+TYPE_CHECKING = False  # typing/collections cost milliseconds; type checkers treat this as True
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+    from typing import Any
 
 __all__ = [
     "LISTEN_VARIABLES",
@@ -106,13 +110,16 @@ def spawn_with_sockets(
     stdin: int | None = None,
     stdout: int | None = None,
     stderr: int | None = None,
+    sigmask: Iterable[int] | None = None,
 ) -> int:
     """Start *argv* as a child with *fds* at 3.. and its own ``LISTEN_PID``; returns its pid.
 
     ``keep_fds`` are passed at their own numbers (above the listening range), e.g. a pipe.
     ``stdin``/``stdout``/``stderr`` are fds that become the child's fd 0 / 1 / 2 (a log
     file), else it shares ours. ``process_group`` makes the child the leader of a new process
-    group in our session, ``setsid`` of a new session. The caller reaps the child.
+    group in our session, ``setsid`` of a new session. ``sigmask`` is the child's signal mask
+    (default: ours; the early start passes the mask it had before blocking signals). The caller
+    reaps the child.
     """
     if len(fds) != len(names):
         raise ValueError(f"{len(fds)} fds but {len(names)} names")
@@ -145,11 +152,11 @@ def spawn_with_sockets(
         )
         child_env = listen_environment(env, names)
         program = ["/bin/sh", "-c", _SHIM, *argv] if names else list(argv)
-        if process_group and not setsid:
-            return os.posix_spawnp(
-                program[0], program, child_env, file_actions=actions, setpgroup=0
-            )
-        return os.posix_spawnp(program[0], program, child_env, file_actions=actions, setsid=setsid)
+        group = process_group and not setsid
+        options: dict[str, Any] = {"setpgroup": 0} if group else {"setsid": setsid}
+        if sigmask is not None:  # passing () would set an empty mask: only when asked
+            options["setsigmask"] = sigmask
+        return os.posix_spawnp(program[0], program, child_env, file_actions=actions, **options)
     finally:
         for fd in lifted:
             os.close(fd)

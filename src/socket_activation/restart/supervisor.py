@@ -32,6 +32,11 @@
   (``STOPPING=1``, the generation drains) and exit 0. Only for sockets a service manager holds
   too: it starts the service again on the next connection, which waits in the queue meanwhile.
 
+``first=``: an :class:`~socket_activation.restart.early.EarlyStart`, the first generation
+already spawned (and its readiness socket made) before ``supervise`` imported this module;
+:meth:`Supervisor.run` adopts both instead of starting one, then unblocks the signals the early
+start held.
+
 Under systemd (``NOTIFY_SOCKET`` set for us), the supervisor is the main process: it sends
 ``READY=1`` when the first generation is ready, ``STATUS=`` on every change, and forwards the
 serving generation's ``STATUS=``, ``WATCHDOG=1`` and ``EXTEND_TIMEOUT_USEC=``. Each rollout
@@ -64,9 +69,9 @@ import socket
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
+from .child_env import child_environment
 from .crashloop import RESTART_BURST, RESTART_WINDOW, RestartPolicy
 from .generations import Event, Exited, Generations, Message, Outcome
-from .handoff import MANAGER_NOTIFY_SOCKET
 from .health import Health, ShutdownDelay
 from .idle import IdleWatch
 from .manager import ManagerLink
@@ -76,12 +81,14 @@ from .reload_channel import ReloadChannel
 from .signals import STOP_SIGNALS, SignalWake
 from .stopping import StopPolicy
 
+TYPE_CHECKING = False  # typing costs milliseconds at import; type checkers treat this as True
+if TYPE_CHECKING:
+    from .early import EarlyStart
+
 __all__ = ["RESTART_BURST", "RESTART_WINDOW", "Supervisor"]
 
 # The longest the loop sleeps: also bounds how long a lost SIGCHLD could go unnoticed.
 _MAX_WAIT = 1.0
-# Variables a generation must not inherit: they describe our relation with our manager.
-_PRIVATE_VARIABLES = (MANAGER_NOTIFY_SOCKET, "WATCHDOG_USEC", "WATCHDOG_PID")
 
 
 class Supervisor:
@@ -105,6 +112,7 @@ class Supervisor:
         exit_idle_time: float | None = None,
         start_nice: int = DEFAULT_NICE,
         start_priority: str = "idle",
+        first: EarlyStart | None = None,
     ) -> None:
         env = dict(os.environ if environ is None else environ)
         if watch:
@@ -114,7 +122,7 @@ class Supervisor:
         self._log = log or (lambda _text: None)
         self._health = health
         delay = ShutdownDelay(shutdown_delay)
-        child_env = {k: v for k, v in env.items() if k not in _PRIVATE_VARIABLES}
+        child_env = child_environment(env)
         child_env.update(health.environment() if health else {})
         priority = StartPriority(start_priority, start_nice)  # ValueError for a bad one
         if (why := priority.unavailable()) is not None:
@@ -132,6 +140,7 @@ class Supervisor:
             start_priority=priority,
         )
         self._policy = RestartPolicy(restart)  # raises ValueError for an unknown mode
+        self._first = first
         self.argv = list(argv)
         self.sockets = list(sockets)
         self.names = list(names)
@@ -158,7 +167,7 @@ class Supervisor:
         try:
             with (
                 SignalWake() as wake,
-                ReadinessSocket() as readiness,
+                self._readiness_socket() as readiness,
                 selectors.DefaultSelector() as selector,
             ):
                 self._notify_socket = readiness.address
@@ -168,7 +177,7 @@ class Supervisor:
                     readiness, selectors.EVENT_READ, lambda: self._on_readiness(readiness)
                 )
                 self._reloads.open(selector)
-                self._handle(self._generations.start(self._notify_socket))
+                self._start_first()
                 self._observe()
                 while self._exit is None:
                     self._step(selector)
@@ -176,6 +185,21 @@ class Supervisor:
         finally:
             self._reloads.close()
             self._generations.kill_all()
+
+    def _readiness_socket(self) -> ReadinessSocket:
+        if self._first is None:
+            return ReadinessSocket()
+        return ReadinessSocket.adopt(self._first.take_notify_socket(), self._first.notify_address)
+
+    def _start_first(self) -> None:
+        first = self._first
+        if first is None:
+            self._handle(self._generations.start(self._notify_socket))
+            return
+        # started before supervise's imports: adopt it, then let the signals held since in
+        first.adopted = True
+        self._handle(self._generations.adopt(first.pid, first.started_at))
+        first.release()
 
     def _step(self, selector: selectors.BaseSelector) -> None:
         for key, _mask in selector.select(self._timeout()):
