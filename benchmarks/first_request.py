@@ -15,6 +15,8 @@ Variants, bare beside the library (benchmarks/_first_request_apps.py):
   (parse, import, resolve, then spawn), beside the early one;
 - ``supervise+demo``         ``socket-activation demo`` (a socketserver app on the library)
   under ``supervise --exit-idle-time 1``, compared with ``stdlib-bare``;
+- ``demo-on-demand``         ``socket-activation demo --exit-idle-time 1``: the demo's own
+  idle exit, no supervise, compared with ``stdlib-bare``;
 - ``uvicorn-bare``           ``uvicorn.run(app, fd=3)``;
 - ``uvicorn-lib``            ``integrations.uvicorn.run(app, exit_idle_time=1)``;
 - ``supervise+uvicorn-bare`` the bare uvicorn app under ``supervise --exit-idle-time 1``.
@@ -73,6 +75,7 @@ VARIANTS: dict[str, tuple[list[str], bool, str | None]] = {
         True,
         "stdlib-bare",
     ),
+    "demo-on-demand": ([*CLI, "demo", "--exit-idle-time", "1"], True, "stdlib-bare"),
     "uvicorn-bare": ([PYTHON, str(APPS), "uvicorn-bare"], False, None),
     "uvicorn-lib": ([PYTHON, str(APPS), "uvicorn-lib"], True, "uvicorn-bare"),
     "supervise+uvicorn-bare": (

@@ -54,3 +54,11 @@ def test_resolve_without_config_under_activation_needs_no_pydantic() -> None:
     after = loaded_after(code)
     assert "socket_activation.systemd.activation" in after
     assert "pydantic" not in after
+    assert not {"dataclasses", "typing"} & after  # ListenAddress is a record, not a dataclass
+
+
+def test_the_demo_on_demand_imports_no_dataclasses_or_typing() -> None:
+    """`socket-activation demo --exit-idle-time` is an on-demand service's start-up: beyond
+    argparse and http.server (which the bare app has too) nothing costly."""
+    after = loaded_after("import socket_activation.cli.demo, socket_activation.integrations._idle")
+    assert not {"dataclasses", "typing", "pydantic", "asyncio", "tomllib"} & after

@@ -81,3 +81,19 @@ def test_the_generic_and_the_compiled_init_bind_alike() -> None:
         cls(0)
     assert cls.__init__ is not generic, "specialised after many instances"
     _binds_like_a_dataclass(cls)
+
+
+def test_a_class_defined_repr_is_kept() -> None:
+    """ListenAddress prints itself in its own grammar; record must not replace that."""
+
+    @record
+    class Named:
+        name: str
+
+        def __repr__(self) -> str:
+            return f"<{self.name}>"
+
+    assert repr(Named("x")) == "<x>"
+    from socket_activation.net.address import ListenAddress
+
+    assert repr(ListenAddress.parse("127.0.0.1:80")) == "ListenAddress('127.0.0.1:80')"

@@ -4,8 +4,9 @@
 ``dataclasses`` imports ``inspect`` (about 8 ms here), more than reading ``LISTEN_FDS`` and
 wrapping a socket costs altogether; the activated path is benchmarked against libsystemd's own
 binding (benchmarks/startup.py). Type checkers see the real :func:`dataclasses.dataclass`; at
-run time :func:`record` builds ``__init__``, ``__repr__``, ``__eq__`` and ``__hash__`` from the
-class annotations, in order, with class-level defaults, and forbids assignment afterwards.
+run time :func:`record` builds ``__init__``, ``__repr__`` (unless the class has its own),
+``__eq__`` and ``__hash__`` from the class annotations, in order, with class-level defaults,
+and forbids assignment afterwards.
 ``__init__`` starts generic and is compiled for the class's fields once it has been called
 often: compiling costs more than a start-up with a few fds saves, and less than 1,000 fds do.
 """
@@ -108,6 +109,7 @@ else:
         cls.__setattr__ = __setattr__
         cls.__eq__ = __eq__
         cls.__hash__ = __hash__
-        cls.__repr__ = __repr__
+        if "__repr__" not in cls.__dict__:  # a class may say it better (ListenAddress)
+            cls.__repr__ = __repr__
         cls.__match_args__ = tuple(fields)
         return cls

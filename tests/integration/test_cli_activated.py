@@ -162,6 +162,61 @@ def test_demo_serves_curl_under_systemd_socket_activate(
     assert answer["address"] == f"127.0.0.1:{port}"
 
 
+def test_demo_on_demand_serves_then_exits_when_idle(
+    processes: list[subprocess.Popen[str]],
+) -> None:
+    """demo --exit-idle-time 1 on a passed socket: it answers, then, idle for 1 s, sends
+    STOPPING=1 and exits 0 by itself, saying the manager holds the socket."""
+    sa = require_tool("systemd-socket-activate")
+    port = free_port()
+    proc = subprocess.Popen(
+        [sa, "-l", f"127.0.0.1:{port}", "--fdname=web", *CLI, "demo", "--exit-idle-time", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    processes.append(proc)
+    answer = curl(f"http://127.0.0.1:{port}/")
+    assert (answer["source"], answer["fd"]) == ("systemd", 3)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "until idle for 1 s" in out
+    assert "idle: stopped; the service manager holds the socket" in out
+
+
+def test_demo_on_demand_refuses_what_it_cannot_serve_on_demand(
+    processes: list[subprocess.Popen[str]],
+) -> None:
+    """A socket the demo bound itself (closing it would reset queued connections), and more
+    than one socket: refused, naming --exit-idle-time, no traceback."""
+    bound = subprocess.run(
+        [*CLI, "demo", "--exit-idle-time", "1", "--listen", "127.0.0.1:0"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert bound.returncode == 65
+    assert "--exit-idle-time" in bound.stderr
+    assert "needs sockets a service manager holds" in bound.stderr
+    assert "Traceback" not in bound.stderr
+    sa = require_tool("systemd-socket-activate")
+    one, two = free_port(), free_port()
+    proc = subprocess.Popen(
+        [sa, "-l", f"127.0.0.1:{one}", "-l", f"127.0.0.1:{two}", *CLI, "demo",
+         "--exit-idle-time", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    processes.append(proc)
+    poke(one)  # systemd-socket-activate starts the demo on the first connection
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 65, err
+    assert "serves one listening stream socket on demand, got: tcp fd 3, tcp fd 4" in err
+    assert "Traceback" not in err
+
+
 def test_demo_binds_its_default_and_serves_curl(processes: list[subprocess.Popen[str]]) -> None:
     """Not activated, the demo binds what it is told and answers as 'bound'."""
     port = free_port()

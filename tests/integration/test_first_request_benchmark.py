@@ -16,7 +16,7 @@ from tests.integration.conftest import require_user_manager_sandbox
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ROOT = Path(__file__).parents[2]
-VARIANTS = ["--variants", "stdlib-bare,stdlib-lib,supervise+stdlib-bare"]
+VARIANTS = ["--variants", "stdlib-bare,stdlib-lib,supervise+stdlib-bare,demo-on-demand"]
 
 
 def test_first_request_prints_bare_beside_library() -> None:
@@ -32,8 +32,9 @@ def test_first_request_prints_bare_beside_library() -> None:
     lines = result.stdout.splitlines()
     assert lines[0].startswith("first request after an idle exit")
     rows = {line.split()[0]: line for line in lines[3:]}
-    assert set(rows) == {"stdlib-bare", "stdlib-lib", "supervise+stdlib-bare"}
+    assert set(rows) == {"stdlib-bare", "stdlib-lib", "supervise+stdlib-bare", "demo-on-demand"}
     assert "vs stdlib-bare" in rows["stdlib-lib"]
+    assert "vs stdlib-bare" in rows["demo-on-demand"]
 
 
 def test_idle_check_prints_tcp_and_unix_costs() -> None:

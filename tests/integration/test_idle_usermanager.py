@@ -1,7 +1,8 @@
 """On-demand under a real systemd 252 user manager: idle exit -> connection -> start, 20 times.
 
 A ``.socket`` unit holds 127.0.0.1:PORT; the service is ``socket-activation supervise
---exit-idle-time 1`` running tests/support/restart_app.py (``Type=notify``). A client connects
+--exit-idle-time 1`` running tests/support/restart_app.py, or ``socket-activation demo
+--exit-idle-time 1`` (``Type=notify``). A client connects
 at random moments, and on every other cycle one more connection is made the moment the unit
 leaves ``active`` (supervise has sent ``STOPPING=1`` and is draining: exactly at the exit).
 Every request must be answered (0 refused, 0 reset), systemd must see each exit as a success
@@ -45,15 +46,23 @@ def collapse(states: list[str]) -> list[str]:
     return out
 
 
+# the unchanged test app under supervise, and the library's own demo exiting by itself
+COMMANDS = {
+    "supervise": [
+        sys.executable, "-m", "socket_activation", "supervise", "--exit-idle-time", "1",
+        "--", sys.executable, str(APP),
+    ],
+    "demo": [sys.executable, "-m", "socket_activation", "demo", "--exit-idle-time", "1"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("server", list(COMMANDS))
 def test_idle_exit_cycles_lose_no_connection(
-    user_manager: UserManager, user_units: str, tmp_path: Path
+    user_manager: UserManager, user_units: str, tmp_path: Path, server: str
 ) -> None:
     port = free_port()
     sock_unit, svc_unit = f"{user_units}-web.socket", f"{user_units}-web.service"
-    command = exec_quote(
-        sys.executable, "-m", "socket_activation", "supervise", "--exit-idle-time", "1",
-        "--", sys.executable, APP,
-    )  # fmt: skip
+    command = exec_quote(*COMMANDS[server])
     user_manager.write_unit(sock_unit, f"[Socket]\nListenStream=127.0.0.1:{port}\n")
     user_manager.write_unit(
         svc_unit,
@@ -122,8 +131,11 @@ def test_idle_exit_cycles_lose_no_connection(
     for before, after in itertools.pairwise(seen):
         if before == "inactive":
             assert after in ("active", "activating"), seen
-    assert exits == [("success", "0")] * CYCLES  # supervise exited 0 every time
+    assert exits == [("success", "0")] * CYCLES  # it exited 0 every time
     assert socket_state == "active"
-    # measured: all 10 made while deactivating (STOPPING=1 sent, the child draining)
-    assert shots.count("deactivating") >= len(shots) // 2, shots
+    # at-exit connections made while deactivating (STOPPING=1 sent, draining). Measured: all
+    # 10 under supervise, which drains its child; 4 of 10 for the demo, whose own exit takes a
+    # few ms, less than one `systemctl show` poll: the rest landed just after it (inactive)
+    wanted = len(shots) // 2 if server == "supervise" else 1
+    assert shots.count("deactivating") >= wanted, shots
     assert len({s.pid for s in samples}) >= CYCLES  # a new process after every exit

@@ -8,6 +8,7 @@ EPIPE, or the connection closed without a response) or ``other`` (timeouts, bad 
 from __future__ import annotations
 
 import gc
+import json
 import socket
 import struct
 import threading
@@ -110,7 +111,7 @@ class Load:
             elif data.startswith(b"HTTP/1.") and b" 200 " in data.split(b"\r\n", 1)[0]:
                 outcome = "ok"
                 body = data.split(b"\r\n\r\n", 1)[-1].strip()
-                pid = int(body) if body.isdigit() else 0
+                pid = int(body) if body.isdigit() else _json_pid(body)
             else:
                 outcome = "other"
         except ConnectionRefusedError:
@@ -120,6 +121,17 @@ class Load:
         except OSError:
             outcome = "other"
         return Sample(started, time.monotonic() - started, outcome, pid)
+
+
+def _json_pid(body: bytes) -> int:
+    """The ``pid`` of a JSON answer (``socket-activation demo``'s), else 0."""
+    if not body.startswith(b"{"):
+        return 0
+    try:
+        value = json.loads(body).get("pid", 0)
+    except ValueError:
+        return 0
+    return value if isinstance(value, int) else 0
 
 
 # The server closes first (HTTP/1.0), so without this its side of every connection would sit in

@@ -15,11 +15,14 @@ import signal
 import socket
 import socketserver
 import threading
-from collections.abc import Callable
-from typing import TextIO
 
 from .._resolve import Resolution, ResolvedSocket
 from ..integrations.socketserver import make_server
+
+TYPE_CHECKING = False  # typing costs milliseconds at import; type checkers treat this as True
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import TextIO
 
 __all__ = ["describe", "serve"]
 
@@ -87,16 +90,22 @@ def serve(
     *,
     stop: threading.Event | None = None,
     fdstore: bool = False,
+    exit_idle_time: float | None = None,
 ) -> None:
     """Serve every socket of *resolution* until SIGTERM/SIGINT (or *stop* is set).
 
     ``fdstore``: park bound sockets in the service manager's fd store (needs
-    ``FileDescriptorStoreMax=`` on the unit) so a restart gets them back.
+    ``FileDescriptorStoreMax=`` on the unit) so a restart gets them back. ``exit_idle_time``:
+    on demand, see :func:`_serve_until_idle`.
     """
     stop = stop or threading.Event()
 
     def log(line: str) -> None:
         print(line, file=out, flush=True)
+
+    if exit_idle_time is not None:
+        _serve_until_idle(resolution, log, exit_idle_time)
+        return
 
     servers: list[_Server] = []
     threads: list[threading.Thread] = []
@@ -132,6 +141,38 @@ def serve(
         for server in servers:
             server.shutdown()
         log("stopped")
+
+
+def _serve_until_idle(
+    resolution: Resolution, log: Callable[[str], None], exit_idle_time: float
+) -> None:
+    """The demo on demand: serve its one passed stream socket with the socketserver
+    integration's :func:`serve_until_idle` (accepts and idle samples in this thread, so none
+    slips in between), then let the handlers finish and return. ConfigError (naming
+    ``--exit-idle-time``) for anything but one listening stream socket a manager passed."""
+    from .._errors import ConfigError
+    from ..integrations._idle import require_inherited
+    from ..integrations.socketserver import serve_until_idle
+
+    sockets = resolution.sockets
+    kinds = ", ".join(f"{r.kind} fd {r.fd}" for r in sockets) or "none"
+    if len(sockets) != 1 or sockets[0].is_connection or not sockets[0].listening:
+        raise ConfigError(
+            f"serves one listening stream socket on demand, got: {kinds}",
+            source="--exit-idle-time",
+        )
+    resolved = sockets[0]
+    # before READY=1: a socket bound here is refused at once
+    require_inherited([resolved.fd], option="--exit-idle-time")
+    server = _make_server(resolved, log)
+    server.daemon_threads, server.block_on_close = False, True  # server_close() drains
+    log(f"serving {_line(resolved)} until idle for {exit_idle_time:g} s")
+    _notify_ready(resolution, log, fdstore=False)
+    try:
+        serve_until_idle(server, exit_idle_time)
+    finally:
+        server.server_close()
+    log("idle: stopped; the service manager holds the socket and starts the demo again")
 
 
 def _start(target: Callable[..., None], *args: object) -> threading.Thread:

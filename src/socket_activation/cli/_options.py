@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import TYPE_CHECKING, Any
 
 from .._errors import AddressError, ConfigError
 from ..net.address import ListenAddress, Transport
 from ._unit_arg import add_instance_option, unit_files
 
+TYPE_CHECKING = False  # typing costs milliseconds at import; type checkers treat this as True
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import Any
 
     from .._resolve import Resolution
     from ..config import ServerConfig

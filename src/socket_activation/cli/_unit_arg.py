@@ -17,7 +17,6 @@ import os
 from pathlib import Path
 
 from .._errors import ConfigError
-from ..unitfile.specifiers import split_unit_name
 
 __all__ = ["add_instance_option", "unit_files"]
 
@@ -56,6 +55,8 @@ def unit_files(
 
 
 def _one(unit: str, instance: str | None) -> tuple[str, str | None]:
+    from ..unitfile.specifiers import split_unit_name  # only with --unit: not on demo's path
+
     path = Path(unit)
     prefix, own, suffix = split_unit_name(path.name)
     if instance is not None:

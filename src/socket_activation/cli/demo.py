@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
 from ._demo_service import serve
 from ._options import add_resolve_options, resolve_from_args
+from ._values import seconds
+
+TYPE_CHECKING = False  # typing costs milliseconds at import; type checkers treat this as True
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["register"]
 
@@ -26,14 +30,32 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         action="store_true",
         help="park bound sockets in systemd's fd store (unit needs FileDescriptorStoreMax=)",
     )
+    parser.add_argument(
+        "--exit-idle-time",
+        type=_seconds,
+        default=None,
+        metavar="S",
+        help=(
+            "on demand: exit 0 (after STOPPING=1) once no connection has been open or queued "
+            "for S seconds; the service manager keeps the socket and starts the demo again on "
+            "the next connection (one passed stream socket)"
+        ),
+    )
     add_resolve_options(parser)
     parser.set_defaults(func=run)
+
+
+def _seconds(text: str) -> float:
+    try:
+        return seconds(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def run(args: argparse.Namespace) -> int:
     resolution = resolve_from_args(args)
     try:
-        serve(resolution, sys.stdout, fdstore=args.fdstore)
+        serve(resolution, sys.stdout, fdstore=args.fdstore, exit_idle_time=args.exit_idle_time)
     finally:
         resolution.close()
     return 0

@@ -22,8 +22,11 @@ __all__ = ["close_watch", "require_inherited", "wait_idle", "watch"]
 _OPTION = "exit_idle_time"
 
 
-def require_inherited(fds: Iterable[int], inherited: Iterable[int] | None = None) -> None:
-    """ConfigError unless every fd in *fds* was passed by a service manager.
+def require_inherited(
+    fds: Iterable[int], inherited: Iterable[int] | None = None, *, option: str = _OPTION
+) -> None:
+    """ConfigError (its source *option*) unless every fd in *fds* was passed by a service
+    manager.
 
     *inherited* defaults to the listening fds of this process's systemd activation.
     """
@@ -37,7 +40,7 @@ def require_inherited(fds: Iterable[int], inherited: Iterable[int] | None = None
         raise ConfigError(
             f"needs sockets a service manager holds (LISTEN_FDS); fd {own[0]} was bound here, "
             "and closing it on exit would reset the connections queued on it",
-            source=_OPTION,
+            source=option,
         )
 
 

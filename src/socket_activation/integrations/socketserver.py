@@ -23,11 +23,14 @@ import selectors
 import socket
 import socketserver
 import time
-from collections.abc import Callable
-from typing import Any
 
 from .._resolve import ResolvedSocket
 from ..net.sockinfo import describe_socket
+
+TYPE_CHECKING = False  # typing costs milliseconds at import; type checkers treat this as True
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 __all__ = ["make_server", "serve_until_idle"]
 

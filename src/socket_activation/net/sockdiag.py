@@ -23,9 +23,9 @@ import errno
 import os
 import socket
 import struct
-from dataclasses import dataclass
 
 from .._errors import SocketActivationError
+from .._record import record
 
 __all__ = ["Activity", "SockDiagError", "check_watchable", "listener_activity"]
 
@@ -68,7 +68,7 @@ class SockDiagError(SocketActivationError, OSError):
     """sock_diag could not describe a socket (unsupported kind, kernel without the module)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record  # on an on-demand service's start-up path: no dataclasses import
 class Activity:
     """What the kernel says about one listening socket at one moment."""
 
