@@ -28,9 +28,11 @@ from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
 from ..systemd.notify import NOTIFY_SOCKET
+from .credentials import belongs_to
+from .notification import Notification
 from .priority import IDLE_LIMIT, Lowered, StartPriority
-from .readiness import Notification, belongs_to, describe_wait_status
 from .spawn import spawn_with_sockets
+from .wait_status import describe_wait_status
 
 __all__ = ["Event", "Exited", "Generation", "Generations", "Message", "Outcome", "exit_code"]
 
