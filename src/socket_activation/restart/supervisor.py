@@ -71,7 +71,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from .child_env import child_environment
 from .crashloop import RESTART_BURST, RESTART_WINDOW, RestartPolicy
-from .generations import Event, Exited, Generations, Message, Outcome
+from .generation_events import Event, Exited, Message, Outcome
+from .generations import Generations
 from .health import Health, ShutdownDelay
 from .idle import IdleWatch
 from .manager import ManagerLink
