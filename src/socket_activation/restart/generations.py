@@ -8,12 +8,11 @@ replaces is sent ``SIGTERM`` and drains), stops one that misses its ready deadli
 ``SIGKILL`` to one that outlives its drain deadline, and reaps.
 
 It decides nothing about what happens next. Every method that can change the state returns the
-events the loop must act on:
-
-- :class:`Outcome`: how a rollout (one starting generation) ended: ``ready``, ``exited`` (with
-  its wait status), ``timed-out``, or ``not-started`` (the spawn failed);
-- :class:`Exited`: a generation past its rollout (serving, draining or failed) was reaped;
-- :class:`Message`: a notification from the serving generation other than its ``READY=1``.
+events the loop must act on: an :class:`Outcome` (how a rollout ended), an :class:`Exited` (a
+generation past its rollout was reaped) or a :class:`Message` (a notification from the serving
+generation). Those records and :class:`Generation` are
+:mod:`~socket_activation.restart.generation_events`'; :func:`exit_code` is
+:mod:`~socket_activation.restart.wait_status`'. Both are importable from here too.
 """
 
 from __future__ import annotations
@@ -24,83 +23,19 @@ import signal
 import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Literal, TypeAlias
 
 from ..systemd.notify import NOTIFY_SOCKET
-from .priority import IDLE_LIMIT, Lowered, StartPriority
-from .readiness import Notification, belongs_to, describe_wait_status
+from .credentials import belongs_to
+from .generation_events import Event, Exited, Generation, Message, Outcome
+from .notification import Notification
+from .priority import IDLE_LIMIT, StartPriority
 from .spawn import spawn_with_sockets
+from .wait_status import describe_wait_status, exit_code
 
 __all__ = ["Event", "Exited", "Generation", "Generations", "Message", "Outcome", "exit_code"]
 
 # How long a generation that failed to start gets between SIGTERM and SIGKILL.
 _KILL_GRACE = 1.0
-
-
-@dataclass
-class Generation:
-    """One run of the command. ``state``: starting, serving, draining or failed."""
-
-    number: int
-    pid: int
-    state: str
-    deadline: float | None = None  # ready deadline (starting), SIGKILL time (draining, failed)
-    status: int | None = None  # wait status once reaped
-    lowered: Lowered | None = None  # started at a lower priority: restored once ready
-    escalate_at: float | None = None  # still starting at SCHED_IDLE then: moved to nice
-
-    def __str__(self) -> str:
-        return f"generation {self.number} (pid {self.pid})"
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """How the rollout of generation *number* ended; ``reason`` says it in words."""
-
-    number: int
-    result: Literal["ready", "exited", "timed-out", "not-started"]
-    generation: Generation | None = None  # None when it could not be started
-    status: int | None = None  # the wait status ("exited")
-    replaced: Generation | None = None  # "ready": the generation that now drains
-    reason: str = ""  # "exited with status 3", "sent no READY=1 within 1 s; stopping it", ...
-
-    @property
-    def ready(self) -> bool:
-        return self.result == "ready"
-
-    @property
-    def exit_code(self) -> int | None:
-        """The shell's view of ``status`` (``exited``), else None."""
-        return None if self.status is None else exit_code(self.status)
-
-
-@dataclass(frozen=True, slots=True)
-class Exited:
-    """A generation past its rollout was reaped; its ``state`` is the one it died in."""
-
-    generation: Generation
-    status: int  # the wait status
-
-    @property
-    def how(self) -> str:
-        """``exited with status 0`` / ``was killed by SIGKILL``."""
-        return describe_wait_status(self.status)
-
-    @property
-    def exit_code(self) -> int:
-        return exit_code(self.status)
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    """A notification from the serving generation (anything but the ``READY=1`` that made it so)."""
-
-    generation: Generation
-    note: Notification
-
-
-Event: TypeAlias = Outcome | Exited | Message
 
 
 class Generations:
@@ -314,13 +249,6 @@ class Generations:
         if gen is self.serving:
             self.serving = None
         return Exited(gen, status)
-
-
-def exit_code(status: int) -> int:
-    """The shell's view of a wait status: the exit status, or 128 + N for death by signal N."""
-    if os.WIFSIGNALED(status):
-        return 128 + os.WTERMSIG(status)
-    return os.waitstatus_to_exitcode(status)
 
 
 def _kill(pid: int, signum: int) -> None:

@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from .generations import Generation
+from .generation_events import Generation
 
 __all__ = ["Health", "Probe", "ShutdownDelay"]
 

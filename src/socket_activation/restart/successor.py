@@ -21,8 +21,10 @@ from collections.abc import Callable, Mapping, Sequence
 
 from .._errors import HandoffError
 from ..systemd.notify import NOTIFY_SOCKET
+from .notification import Notification
 from .priority import IDLE_LIMIT, StartPriority
-from .readiness import ChildExitedError, Notification, ReadinessSocket, ReadyTimeoutError
+from .readiness import ReadinessSocket
+from .readiness_wait import ChildExitedError, ReadyTimeoutError
 from .spawn import spawn_with_sockets
 
 __all__ = ["start_successor", "stop", "why"]

@@ -45,10 +45,13 @@ is over (see :mod:`~socket_activation.restart.rollout`).
 
 :class:`Supervisor` is the loop: it turns signals, notifications, exits and deadlines into
 calls on a :class:`~socket_activation.restart.generations.Generations` (the bookkeeping: which
-generations exist and what became of each) and acts on the events those calls return: a
-rollout's :class:`~socket_activation.restart.generations.Outcome`, a generation's exit, a message
-to forward. Its parts each do one job: :mod:`~socket_activation.restart.signals` (the wake
-pipe), :mod:`~socket_activation.restart.crashloop` (whether a dead generation is replaced),
+generations exist and what became of each), and leaves what they mean to its
+:class:`~socket_activation.restart.reactions.Reactions`: the requests (reload, stop, a signal)
+and the events those calls return (a rollout's
+:class:`~socket_activation.restart.generation_events.Outcome`, a generation's exit, a message to
+forward); the reactions also set the status the loop ends with. Its other parts each do one
+job: :mod:`~socket_activation.restart.signals` (the wake pipe),
+:mod:`~socket_activation.restart.crashloop` (whether a dead generation is replaced),
 :mod:`~socket_activation.restart.stopping` (shutdown delay, idle exit, the final status) and
 :mod:`~socket_activation.restart.manager` (what the service manager is told). The library never
 prints: progress goes to the *log* callback.
@@ -67,18 +70,19 @@ import selectors
 import signal
 import socket
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from .child_env import child_environment
 from .crashloop import RESTART_BURST, RESTART_WINDOW, RestartPolicy
-from .generations import Event, Exited, Generations, Message, Outcome
+from .generations import Generations
 from .health import Health, ShutdownDelay
 from .idle import IdleWatch
 from .manager import ManagerLink
 from .priority import DEFAULT_NICE, StartPriority
+from .reactions import Reactions
 from .readiness import ReadinessSocket
 from .reload_channel import ReloadChannel
-from .signals import STOP_SIGNALS, SignalWake
+from .signals import SignalWake
 from .stopping import StopPolicy
 
 TYPE_CHECKING = False  # typing costs milliseconds at import; type checkers treat this as True
@@ -139,7 +143,7 @@ class Supervisor:
             log=self._log,
             start_priority=priority,
         )
-        self._policy = RestartPolicy(restart)  # raises ValueError for an unknown mode
+        policy = RestartPolicy(restart)  # raises ValueError for an unknown mode
         self._first = first
         self.argv = list(argv)
         self.sockets = list(sockets)
@@ -149,16 +153,21 @@ class Supervisor:
         self.drain_timeout = drain_timeout
         self.restart = restart
         self._manager = ManagerLink(env, self._log)
-        self._notify_socket = ""  # our readiness socket's address, once run() opened it
-        self._reload_again = False
-        self._exit: int | None = None  # set: the loop ends with this status
-        self._final: int | None = None  # the serving generation's status, once it is gone
         self._reloads = ReloadChannel(
             sockets, notify=self._manager.tell, reload=self.reload, log=self._log, watch=watch
         )
         # exit_idle_time: raises SockDiagError now for a socket the kernel cannot describe
         idle = None if exit_idle_time is None else IdleWatch(sockets, exit_idle_time)
         self._stops = StopPolicy(delay, idle, log=self._log, notify=self._manager.tell)
+        self._reactions = Reactions(
+            self._generations,
+            policy,
+            tracker=self._reloads.tracker,
+            manager=self._manager,
+            stops=self._stops,
+            health=health,
+            log=self._log,
+        )
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -170,7 +179,7 @@ class Supervisor:
                 self._readiness_socket() as readiness,
                 selectors.DefaultSelector() as selector,
             ):
-                self._notify_socket = readiness.address
+                self._reactions.notify_socket = readiness.address
                 # each registered file carries what to do when it is readable
                 selector.register(wake.socket, selectors.EVENT_READ, lambda: self._on_wake(wake))
                 selector.register(
@@ -179,9 +188,9 @@ class Supervisor:
                 self._reloads.open(selector)
                 self._start_first()
                 self._observe()
-                while self._exit is None:
+                while self._reactions.exit is None:
                     self._step(selector)
-            return self._exit
+            return self._reactions.exit
         finally:
             self._reloads.close()
             self._generations.kill_all()
@@ -194,27 +203,29 @@ class Supervisor:
     def _start_first(self) -> None:
         first = self._first
         if first is None:
-            self._handle(self._generations.start(self._notify_socket))
+            self._reactions.start()
             return
         # started before supervise's imports: adopt it, then let the signals held since in
         first.adopted = True
-        self._handle(self._generations.adopt(first.pid, first.started_at))
+        self._reactions.handle(self._generations.adopt(first.pid, first.started_at))
         first.release()
 
     def _step(self, selector: selectors.BaseSelector) -> None:
         for key, _mask in selector.select(self._timeout()):
             key.data()
         self._reloads.step()
-        self._handle(self._generations.reap())  # every step: a SIGCHLD may have been lost
-        self._handle(self._generations.check_deadlines())
-        if self._stops.due(self._generations, exiting=self._exit is not None):
+        # every step reaps: a SIGCHLD may have been lost
+        self._reactions.handle(self._generations.reap())
+        self._reactions.handle(self._generations.check_deadlines())
+        if self._stops.due(self._generations, exiting=self._reactions.exit is not None):
             self.stop(signal.SIGTERM)
-        self._maybe_finish()
+        self._reactions.finish()
         self._observe()
 
     def _observe(self) -> None:
         if self._health is not None:
-            self._health.observe(self._generations.serving, self._stopping())
+            stopping = self._generations.stopping is not None
+            self._health.observe(self._generations.serving, stopping)
 
     def _timeout(self) -> float:
         waits = [_MAX_WAIT]
@@ -227,126 +238,18 @@ class Supervisor:
 
     def _on_wake(self, wake: SignalWake) -> None:
         for signum in wake.read():
-            self._on_signal(signum)
+            self._reactions.on_signal(signum)
 
     def _on_readiness(self, readiness: ReadinessSocket) -> None:
         for note in readiness.drain():
-            self._handle(self._generations.notified(note))
+            self._reactions.handle(self._generations.notified(note))
 
     # -- requests ------------------------------------------------------------------------------
 
     def reload(self) -> None:
         """Roll out a new generation (what SIGHUP does)."""
-        if self._generations.stopping is not None or self._stops.holding:
-            self._reloads.tracker.refuse("supervise is stopping: no new generation will start")
-            return
-        if self._generations.rolling_out:
-            self._reload_again = True
-            self._log("a rollout is in progress; another will follow it")
-            return
-        self._reloads.tracker.started(self._generations.count + 1)  # RELOADING=1, STATUS=
-        self._handle(self._generations.start(self._notify_socket))
+        self._reactions.reload()
 
     def stop(self, signum: int = signal.SIGTERM) -> None:
         """Forward *signum* to every generation; exit once they are gone (what SIGTERM does)."""
-        if self._generations.stopping is None:
-            self._log(f"stopping on {signal.Signals(signum).name}")
-            self._manager.tell("STOPPING=1")
-            self._reloads.tracker.abort(
-                f"supervise is stopping ({signal.Signals(signum).name}); the reload was abandoned"
-            )
-        self._generations.stop(signum)
-
-    def _stop_signal(self, signum: int) -> None:
-        """A stop signal; the first SIGTERM waits out a shutdown delay, serving, not ready."""
-        if self._health is not None:
-            self._health.shutting_down()
-        if not self._stops.hold(signum, self._stopping()):
-            self.stop(signum)
-
-    def _on_signal(self, signum: int) -> None:
-        if signum == signal.SIGCHLD:
-            return  # every step reaps
-        if signum == signal.SIGHUP:
-            self.reload()
-        elif signum in STOP_SIGNALS:
-            self._stop_signal(signum)
-        else:
-            self._generations.signal_serving(signum)
-
-    # -- events --------------------------------------------------------------------------------
-
-    def _handle(self, events: Iterable[Event]) -> None:
-        for event in events:
-            if isinstance(event, Outcome):
-                self._on_outcome(event)
-            elif isinstance(event, Exited):
-                self._on_exit(event)
-            elif isinstance(event, Message):
-                if self._health is not None:
-                    self._health.notified(event.generation.number, event.note.fields)
-                self._manager.forward(event.note.fields)
-
-    def _on_outcome(self, outcome: Outcome) -> None:
-        gen, serving = outcome.generation, self._generations.serving
-        kept = f"; {serving} keeps serving" if serving else ""
-        if outcome.result == "not-started":
-            why = f"cannot start generation {outcome.number}: {outcome.reason}{kept}"
-            self._reloads.tracker.failed(outcome.number, why)
-            if serving is None:
-                self._exit = 127
-            return
-        if outcome.ready:
-            old = outcome.replaced
-            self._log(f"{gen} is ready; {old} is draining" if old else f"{gen} is ready")
-            self._manager.serving(f"{gen} serving")
-            assert gen is not None
-            olds = [old.pid] if old is not None else []
-            self._reloads.tracker.promoted(outcome.number, gen.pid, olds, f"{gen} serving")
-        else:
-            why = f"{gen} {outcome.reason} before READY=1{kept}"
-            self._log(why)
-            self._manager.tell(f"STATUS={gen} failed to start: {outcome.reason}")
-            self._reloads.tracker.failed(outcome.number, why)
-            if serving is None and not self._stopping():
-                # the first generation (or the replacement of a dead one) never became ready:
-                # nothing serves, and waiting would idle forever
-                self._exit = outcome.exit_code or 1
-                return
-        if self._reload_again:  # a rollout is over: the one asked for meanwhile follows
-            self._reload_again = False
-            self.reload()
-
-    def _on_exit(self, event: Exited) -> None:
-        gen = event.generation
-        if gen.state != "serving":  # draining or failed: expected to go
-            self._log(f"{gen} {event.how}")
-        elif self._stopping():
-            self._final = event.exit_code
-            self._log(f"{gen} {event.how}")
-        else:
-            self._died(event)
-
-    def _died(self, event: Exited) -> None:
-        gen, how = event.generation, event.how
-        restart, deaths = self._policy.died(event.exit_code)
-        if restart and self._policy.crash_loop(deaths):
-            self._log(f"{gen} {how}; {deaths} deaths in {RESTART_WINDOW:g} s, giving up")
-            restart = False
-        if not restart:
-            self._log(f"{gen} {how}; stopping")
-            self.stop(signal.SIGTERM)
-            self._final = event.exit_code
-            return
-        self._log(f"{gen} {how}; starting a replacement")
-        if not self._generations.rolling_out:
-            self._handle(self._generations.start(self._notify_socket))
-
-    def _stopping(self) -> bool:
-        return self._generations.stopping is not None
-
-    def _maybe_finish(self) -> None:
-        stopping = self._generations.stopping
-        if self._exit is not None or stopping is None or len(self._generations):
-            return
-        self._exit = self._stops.exit_status(self._final, stopping)
+        self._reactions.stop(signum)

@@ -23,7 +23,7 @@ from ._inbox import Inbox
 
 if TYPE_CHECKING:
     from .._resolution import Resolution, ResolvedSocket
-    from ..restart.readiness import Notification
+    from ..restart.notification import Notification
     from ._process import Child
 
 __all__ = ["ServerProcess"]

@@ -17,7 +17,7 @@ from ._process import describe_returncode
 from .errors import ServerExitedError, ServerNotReadyError
 
 if TYPE_CHECKING:
-    from ..restart.readiness import Notification
+    from ..restart.notification import Notification
     from ._process import Child
 
 __all__ = ["ROLLOUT", "Inbox"]

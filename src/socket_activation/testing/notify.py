@@ -20,7 +20,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from ..restart.readiness import parse_notification
+from ..restart.notification import parse_notification
 
 __all__ = ["Message", "NotifySocket"]
 

@@ -31,7 +31,7 @@ from .errors import ReloadError, ServerError
 
 if TYPE_CHECKING:
     from ..config import ListenSpec, ServerConfig
-    from ..restart.readiness import Notification
+    from ..restart.notification import Notification
     from ._process import Child
 
 __all__ = ["ActivatedServer"]
@@ -108,7 +108,7 @@ class ActivatedServer(ServerProcess):
         __tracebackhide__ = True  # pytest shows the error, not the plugin's frames
         if self._ready:
             return self._inbox.notes[self._ready_index]
-        from ..restart.readiness import belongs_to
+        from ..restart.credentials import belongs_to
 
         watched = {self.pid}
 
@@ -179,7 +179,7 @@ class ActivatedServer(ServerProcess):
 
     def _wait_notify_reload(self, start: int, timeout: float) -> Notification:
         __tracebackhide__ = True
-        from ..restart.readiness import belongs_to
+        from ..restart.credentials import belongs_to
 
         def mine(note: Notification) -> bool:
             return note.pid is not None and belongs_to(note.pid, {self.pid})
