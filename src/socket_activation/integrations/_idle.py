@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from collections.abc import Callable, Iterable
 
 from .._errors import ConfigError
@@ -69,7 +70,8 @@ async def wait_idle(
     import asyncio  # here: the socketserver path must not pay ~20 ms for it
 
     while True:
-        await asyncio.sleep(idle.interval)
+        # next_sample, not the bare interval: a costly sample stretches it (MAX_DUTY)
+        await asyncio.sleep(max(0.0, idle.next_sample - time.monotonic()))
         if busy is not None and busy():
             idle.busy()
         elif idle.sample():
