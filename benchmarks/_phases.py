@@ -19,7 +19,7 @@ def phases(result: dict[str, Any], span: float) -> str:
     limit = 2 * result["steady"]["p99_ms"]
     total: dict[int, int] = {}
     slow: dict[int, int] = {}
-    for t, latency_ms, _outcome in result["series"]:
+    for t, latency_ms, _outcome, _pid in result["series"]:
         before = [s for s in starts if s <= t]
         if not before or t - before[-1] >= span:
             continue

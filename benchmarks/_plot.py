@@ -49,8 +49,8 @@ def plot(results: list[dict[str, Any]], path: Path, title: str) -> None:
     top = max(max((p[1] for p in r["series"]), default=1.0) for r in ran) * 1.6
     for ax, result in zip(axes[:, 0], ran, strict=True):
         series = result["series"]
-        ok = [(t, ms) for t, ms, outcome in series if outcome == "ok"]
-        failed = [t for t, _ms, outcome in series if outcome != "ok"]
+        ok = [(t, ms) for t, ms, outcome, _pid in series if outcome == "ok"]
+        failed = [t for t, _ms, outcome, _pid in series if outcome != "ok"]
         ax.scatter([t for t, _ in ok], [ms for _, ms in ok], s=2, color=_OK_COLOR, lw=0)
         windows = _rolling_p99(ok)
         ax.step([t for t, _ in windows], [v for _, v in windows], where="post",

@@ -395,9 +395,13 @@ def run_scenario(name: str, args: argparse.Namespace, tmp: Path) -> dict[str, An
         "restarts": scenario.restarts_done,
         "steady": summarize(steady, sum(b - a for a, b in steady_windows)),
         "during": summarize(during, sum(b - a for a, b in restart_windows)),
-        # for --plot (left out of --json): (seconds since t0, latency ms, outcome)
-        "series": [(s.start - t0, s.latency * 1000, s.outcome) for s in samples if s.start >= t0],
+        # for --plot and restart_perf.py (left out of --json):
+        # (seconds since t0, latency ms, outcome, the answering pid)
+        "series": [
+            (s.start - t0, s.latency * 1000, s.outcome, s.pid) for s in samples if s.start >= t0
+        ],
         "restart_at": restart_at,
+        "t0": t0,  # time.monotonic() when the steady phase began
         "steady_seconds": t1 - t0,
         "t_end": t2 - t0,
     }
@@ -581,7 +585,8 @@ def main(argv: list[str] | None = None) -> int:
             if "skipped" not in r:
                 print("\n" + phases(r, 2 * args.interval if args.interleave else args.interval))
     if args.json:
-        plain = [{k: v for k, v in r.items() if k not in ("series", "restart_at")} for r in results]
+        hidden = ("series", "restart_at", "t0")
+        plain = [{k: v for k, v in r.items() if k not in hidden} for r in results]
         Path(args.json).write_text(json.dumps(plain, indent=2))
     if args.plot:
         from _plot import plot  # benchmarks/, this script's directory
