@@ -3,12 +3,16 @@ the handoff and supervise)."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import socket
 import sys
 from pathlib import Path
 
+import pytest
+
+from socket_activation.restart import spawn_nogil
 from socket_activation.restart.spawn import spawn_with_sockets
 
 # prints what it was given: LISTEN_FDS, its fd 3's address, its pgid and sid, stdin's first line
@@ -100,3 +104,65 @@ def test_process_group_makes_the_child_lead_a_group_in_our_session(tmp_path: Pat
 def test_setsid_makes_the_child_lead_a_session(tmp_path: Path) -> None:
     report = run(tmp_path, setsid=True, process_group=True)
     assert report["sid"] == report["pid"] == report["pgid"]
+
+
+# --- release_gil: the handoff's spawn through ctypes (restart/spawn_nogil.py) ---
+
+ENV_CHILD = """
+import json, os, socket
+s = socket.socket(fileno=3)
+names = ('LISTEN_PID', 'LISTEN_FDS', 'LISTEN_FDNAMES', 'SA_TEST')
+seen = {'pid': os.getpid(), 'fd3': list(s.getsockname()), 'fd4': os.path.exists('/proc/self/fd/4')}
+print(json.dumps({k: os.environ.get(k) for k in names} | seen))
+s.detach()
+"""
+
+
+def _report(tmp_path: Path, release_gil: bool) -> dict[str, object]:
+    out_path = tmp_path / f"out-{release_gil}"
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        out = os.open(out_path, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            env = dict(os.environ, SA_TEST="é ünïcode")
+            pid = spawn_with_sockets(
+                [sys.executable, "-c", ENV_CHILD], [listener.fileno()], ["web"], env,
+                stdout=out, release_gil=release_gil,
+            )  # fmt: skip
+        finally:
+            os.close(out)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        report: dict[str, object] = json.loads(out_path.read_text())
+        assert report.pop("fd3") == list(listener.getsockname())  # our socket at fd 3
+    assert report.pop("pid") == int(str(report.pop("LISTEN_PID")))
+    return report
+
+
+def test_release_gil_gives_the_child_the_same_fds_and_environment(tmp_path: Path) -> None:
+    assert _report(tmp_path, True) == _report(tmp_path, False)
+    assert _report(tmp_path, True) == {
+        "LISTEN_FDS": "1", "LISTEN_FDNAMES": "web", "SA_TEST": "é ünïcode", "fd4": False,
+    }  # fmt: skip
+
+
+def test_release_gil_calls_libc_through_a_gil_releasing_ctypes_library() -> None:
+    """ctypes.CDLL releases the GIL around each call (PyDLL would not)."""
+    import ctypes
+
+    assert spawn_nogil.prepare()
+    libc = spawn_nogil._libc[0]
+    assert type(libc) is ctypes.CDLL
+    assert not libc.posix_spawnp._flags_ & ctypes._FUNCFLAG_PYTHONAPI  # type: ignore[attr-defined]
+
+
+def test_release_gil_reports_a_missing_program_as_posix_spawnp_does() -> None:
+    with pytest.raises(FileNotFoundError) as ours:
+        spawn_with_sockets(["/nonexistent/prog"], [], [], {}, release_gil=True)
+    with pytest.raises(FileNotFoundError) as theirs:
+        spawn_with_sockets(["/nonexistent/prog"], [], [], {})
+    assert ours.value.errno == theirs.value.errno == errno.ENOENT
+
+
+def test_release_gil_refuses_process_options() -> None:
+    with pytest.raises(ValueError, match="release_gil"):
+        spawn_with_sockets(["true"], [], [], {}, setsid=True, release_gil=True)

@@ -48,6 +48,7 @@ from .._errors import HandoffError, NotifyError
 from ..net.bind import forget_unix_socket
 from ..net.sockaddr import SocketAddress
 from ..systemd.notify import NOTIFY_SOCKET, NotifyResult, notify
+from . import spawn_nogil
 from .child_env import MANAGER_NOTIFY_SOCKET
 from .priority import DEFAULT_NICE, StartPriority
 from .successor import start_successor, stop, why
@@ -143,6 +144,9 @@ class Upgrader:
         if priority.unavailable() is not None:
             priority = StartPriority("normal")
         self.start_priority = priority
+        # load libc's posix_spawnp now: the upgrade spawns from the serving process and must
+        # not import ctypes, or hold the GIL, while it serves (restart/spawn_nogil.py)
+        spawn_nogil.prepare()
         self._lock = threading.Lock()
         self._child: int | None = None
         self._done: HandoffResult | None = None

@@ -111,6 +111,7 @@ def spawn_with_sockets(
     stdout: int | None = None,
     stderr: int | None = None,
     sigmask: Iterable[int] | None = None,
+    release_gil: bool = False,
 ) -> int:
     """Start *argv* as a child with *fds* at 3.. and its own ``LISTEN_PID``; returns its pid.
 
@@ -120,7 +121,13 @@ def spawn_with_sockets(
     group in our session, ``setsid`` of a new session. ``sigmask`` is the child's signal mask
     (default: ours; the early start passes the mask it had before blocking signals). The caller
     reaps the child.
+
+    ``release_gil`` lets the other threads of this process run while the child starts
+    (:mod:`.spawn_nogil`; the handoff spawns from the process that serves), with the same fds
+    and environment; only without ``setsid``, ``process_group`` and ``sigmask``.
     """
+    if release_gil and (setsid or process_group or sigmask is not None):
+        raise ValueError("release_gil does not take setsid, process_group or sigmask")
     if len(fds) != len(names):
         raise ValueError(f"{len(fds)} fds but {len(names)} names")
     if not argv:
@@ -156,6 +163,11 @@ def spawn_with_sockets(
         options: dict[str, Any] = {"setpgroup": 0} if group else {"setsid": setsid}
         if sigmask is not None:  # passing () would set an empty mask: only when asked
             options["setsigmask"] = sigmask
+        if release_gil:
+            from . import spawn_nogil
+
+            if spawn_nogil.prepare():
+                return spawn_nogil.spawnp(program, child_env, [(a[1], a[2]) for a in actions])
         return os.posix_spawnp(program[0], program, child_env, file_actions=actions, **options)
     finally:
         for fd in lifted:

@@ -51,7 +51,9 @@ def start_successor(
         env = dict(environ)
         env[NOTIFY_SOCKET] = readiness.address
         try:
-            pid = spawn_with_sockets(argv, [s.fileno() for s in sockets], names, env)
+            # from the serving process: its other threads keep answering while the child starts
+            fds = [s.fileno() for s in sockets]
+            pid = spawn_with_sockets(argv, fds, names, env, release_gil=True)
         except OSError as exc:
             raise HandoffError(f"cannot start {argv[0]!r}: {exc}") from exc
         on_spawn(pid)
