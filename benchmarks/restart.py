@@ -46,7 +46,11 @@ APP = ROOT / "tests" / "support" / "restart_app.py"
 WSGI_DIR = ROOT / "benchmarks"
 PYTHON = sys.executable
 ALL = ("supervise", "handoff", "naive", "systemd", "gunicorn-hup", "gunicorn-usr2")
-EXTRA = ("supervise-nice0", "supervise-nice10")  # runs when named in --scenarios
+EXTRA = (
+    "supervise-nice0",
+    "supervise-nice10",
+    "handoff-noretire",
+)  # runs when named in --scenarios
 # how long a server gets to answer its first request after start
 _START_TIMEOUT = 20.0
 
@@ -165,9 +169,12 @@ class SuperviseNice10(Supervise):
 
 class Handoff(Scenario):
     name = "handoff"
+    options: tuple[str, ...] = ()
 
     def start(self) -> None:
-        argv = self.app_argv("--listen", f"127.0.0.1:{self.port}", "--upgrade-on-hup")
+        argv = self.app_argv(
+            "--listen", f"127.0.0.1:{self.port}", "--upgrade-on-hup", *self.options
+        )
         self.first = self.popen(argv, RESTART_APP_LOG=str(self.log))
         self.current = self.first.pid
         wait_serving(self.port)
@@ -200,6 +207,13 @@ class Handoff(Scenario):
             time.sleep(0.02)
         kill_pid(self.current)
         self.first.wait()
+
+
+class HandoffNoRetire(Handoff):
+    """The handoff with the old process exiting at normal priority (``--no-retire``)."""
+
+    name = "handoff-noretire"
+    options = ("--no-retire",)
 
 
 class Naive(Scenario):
@@ -340,6 +354,7 @@ SCENARIOS: dict[str, type[Scenario]] = {
     "supervise": Supervise,
     "supervise-nice0": SuperviseNice0,
     "supervise-nice10": SuperviseNice10,
+    "handoff-noretire": HandoffNoRetire,
     "handoff": Handoff,
     "naive": Naive,
     "systemd": Systemd,
@@ -502,7 +517,7 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
     ]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in body]
     for r in ran:
-        if r["name"] in ("supervise", "supervise-nice0", "supervise-nice10", "handoff"):
+        if r["name"] in (*EXTRA, "supervise", "handoff"):
             verdict = "meets" if meets_targets(r) else "MISSES"
             lines.append(
                 f"{r['name']}: {verdict} the targets (0 failed, max < 50 ms during restarts, "

@@ -149,7 +149,9 @@ def attribute(result: dict[str, Any], samples: list[CpuSample], slow_ms: float) 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--scenario", default="handoff", choices=("supervise", "handoff"))
+    parser.add_argument(
+        "--scenario", default="handoff", choices=("supervise", "handoff", "handoff-noretire")
+    )
     parser.add_argument("--slow", type=float, default=4.0, help="ms (default 4)")
     parser.add_argument("--frequency", type=int, default=1999, help="perf samples/s per CPU")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)

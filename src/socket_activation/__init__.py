@@ -79,6 +79,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ".restart.supervisor": ("Supervisor",),
     ".restart.reload": ("ReloadOutcome", "request_reload"),
     ".restart.handoff_control": ("ReloadService", "serve_reload_requests"),
+    ".restart.retire": ("retire", "retire_at_exit"),
 }
 
 # name -> defining module: the table above, turned around once at import (a few µs)

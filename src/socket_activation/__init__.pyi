@@ -97,6 +97,10 @@ from .restart.handoff_control import (
     ReloadService,
     serve_reload_requests,
 )
+from .restart.retire import (
+    retire,
+    retire_at_exit,
+)
 
 __version__: str
 _EXPORTS: dict[str, tuple[str, ...]]
@@ -169,4 +173,6 @@ __all__ = [
     "request_reload",
     "ReloadService",
     "serve_reload_requests",
+    "retire",
+    "retire_at_exit",
 ]

@@ -496,3 +496,33 @@ def test_sigkill_of_the_old_process_mid_drain_fails_no_new_connection(
         time.sleep(0.5)
     slow.stop()
     assert_clean(load)
+
+
+def exit_policy(app: App, pid: int) -> str:
+    text = app.wait_log(lambda t: f"app {pid}: exit policy " in t)
+    return text.split(f"app {pid}: exit policy ")[1].split()[0]
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is Linux only")
+def test_old_process_exits_at_sched_idle_and_the_new_one_serves_at_normal(
+    app_factory: Callable[..., App],
+) -> None:
+    """Its finalization then leaves the CPU to the new process (restart.retire)."""
+    app = app_factory()
+    os.kill(app.pid, signal.SIGHUP)
+    new = app.handed_over(app.pid)
+    assert app.server.wait(20) == 0
+    assert exit_policy(app, app.pid) == "idle"
+    tasks = [int(t) for t in os.listdir(f"/proc/{new}/task")]
+    assert {os.sched_getscheduler(t) for t in tasks} == {os.SCHED_OTHER}
+    with Load(("127.0.0.1", app.port), clients=1) as load:
+        time.sleep(0.2)
+    assert {s.pid for s in load.samples} == {new}
+
+
+def test_retire_after_false_exits_at_normal_priority(app_factory: Callable[..., App]) -> None:
+    app = app_factory("--no-retire")
+    os.kill(app.pid, signal.SIGHUP)
+    app.handed_over(app.pid)
+    assert app.server.wait(20) == 0
+    assert exit_policy(app, app.pid) == "other"

@@ -6,7 +6,9 @@ then answers every request with its pid. SIGTERM: stop accepting, finish in-flig
 (at most ``--drain`` seconds), exit 0 (or ``--exit-status``). With ``--upgrade-on-hup``, SIGHUP
 upgrades it in place (``socket_activation.restart.handoff``); without it SIGHUP is ignored. With
 ``--serve-reload`` ``socket-activation reload PID`` upgrades it too (``restart.handoff_control``);
-``--notify-reload`` makes each upgrade speak the ``Type=notify-reload`` protocol.
+``--notify-reload`` makes each upgrade speak the ``Type=notify-reload`` protocol. After a
+handoff the old process exits at ``SCHED_IDLE`` (``restart.retire``) unless ``--no-retire``;
+every process logs ``exit policy idle|other`` as its last word.
 
 Faults for tests: ``--fault-file PATH`` holding ``exit-before-ready``, ``hang`` or
 ``crash-after-ready`` is taken (renamed away) by the first process that starts after it was
@@ -17,6 +19,7 @@ Events go to stderr, or appended to the file ``$RESTART_APP_LOG`` names.
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import selectors
 import signal
@@ -42,6 +45,13 @@ def log(text: str) -> None:
     else:
         sys.stderr.write(line)
         sys.stderr.flush()
+
+
+def _policy_name() -> str:
+    policy = os.sched_getscheduler(0)
+    return (
+        "idle" if policy == os.SCHED_IDLE else "other" if policy == os.SCHED_OTHER else str(policy)
+    )
 
 
 def take_fault(path: str | None) -> str:
@@ -149,7 +159,12 @@ def main() -> int:
     parser.add_argument(
         "--bind-after-startup", action="store_true", help="start-up work first, then bind"
     )
+    parser.add_argument(
+        "--no-retire", action="store_true", help="after a handoff, exit at normal priority"
+    )
     args = parser.parse_args()
+    # registered first, so it runs last: after the handoff's retire_at_exit (atexit is LIFO)
+    atexit.register(lambda: log(f"exit policy {_policy_name()}"))
 
     fault = take_fault(args.fault_file)
     if fault:
@@ -160,7 +175,11 @@ def main() -> int:
     sockets, names = take_sockets(args.listen)
     server = Server(sockets, args.drain)
     upgrader = Upgrader(
-        sockets, names=names, ready_timeout=args.ready_timeout, notify_reload=args.notify_reload
+        sockets,
+        names=names,
+        ready_timeout=args.ready_timeout,
+        notify_reload=args.notify_reload,
+        retire_after=not args.no_retire,
     )
     hup = threading.Event()
 

@@ -51,6 +51,7 @@ from ..systemd.notify import NOTIFY_SOCKET, NotifyResult, notify
 from . import spawn_nogil
 from .child_env import MANAGER_NOTIFY_SOCKET
 from .priority import DEFAULT_NICE, StartPriority
+from .retire import retire_at_exit
 from .successor import start_successor, stop, why
 
 __all__ = [
@@ -110,6 +111,10 @@ class Upgrader:
     (``"nice"``), or as it is (``"normal"``, or ``start_nice=0``), where the priority can be
     restored (:mod:`socket_activation.restart.priority`).
 
+    Once an upgrade succeeded, this process exits at ``SCHED_IDLE`` (*retire_after*; see
+    :mod:`socket_activation.restart.retire`): its finalization then does not hold a CPU the new
+    process's request threads are ready to use.
+
     *notify_reload* speaks the ``Type=notify-reload`` protocol to the manager around each
     upgrade: ``RELOADING=1`` with ``MONOTONIC_USEC=`` first, then ``MAINPID=`` and ``READY=1``
     in one message (accepted from the old main process under ``NotifyAccess=main``), or on
@@ -128,6 +133,7 @@ class Upgrader:
         notify_reload: bool = False,
         start_nice: int = DEFAULT_NICE,
         start_priority: str = "idle",
+        retire_after: bool = True,
     ) -> None:
         if len(sockets) != len(names):
             raise ValueError(f"{len(sockets)} sockets but {len(names)} names")
@@ -144,6 +150,7 @@ class Upgrader:
         if priority.unavailable() is not None:
             priority = StartPriority("normal")
         self.start_priority = priority
+        self.retire_after = retire_after
         # load libc's posix_spawnp now: the upgrade spawns from the serving process and must
         # not import ctypes, or hold the GIL, while it serves (restart/spawn_nogil.py)
         spawn_nogil.prepare()
@@ -180,6 +187,8 @@ class Upgrader:
                     "this process is shutting down and cannot upgrade again"
                 )
             self._done = self._run()
+            if self.retire_after:
+                retire_at_exit()  # this process's exit then waits for idle CPUs
             return self._done
         finally:
             self._child = None
