@@ -14,6 +14,12 @@ for gunicorn) does ``--startup`` seconds of start-up work, so any stall shows. S
 5. ``gunicorn-hup`` / ``gunicorn-usr2``: gunicorn's SIGHUP reload, and its USR2 upgrade followed
    by SIGTERM to the old master once the new one has had its start-up time.
 
+Controls, run when named: ``startup-only`` restarts nothing; at each "restart" it starts the app
+once more at ``SCHED_IDLE`` (as supervise starts a generation) on a port of its own and waits
+for it to exit after its start-up, so it measures what a start-up's CPU work alone costs the
+serving process. ``--background-hog`` runs a busy loop at ``SCHED_IDLE`` through the whole run
+(steady windows too): what any CPU work at the lowest priority costs on this machine.
+
 Prints ONE table, scenarios side by side; ``--json PATH`` also writes the numbers, ``--phases``
 where in a restart the slow requests are (benchmarks/_phases.py).
 ``--quick`` is a smoke run (3 restarts, 1 s steady). Targets for supervise and handoff:
@@ -50,6 +56,7 @@ EXTRA = (
     "supervise-nice0",
     "supervise-nice10",
     "handoff-noretire",
+    "startup-only",
 )  # runs when named in --scenarios
 # how long a server gets to answer its first request after start
 _START_TIMEOUT = 20.0
@@ -216,6 +223,41 @@ class HandoffNoRetire(Handoff):
     options = ("--no-retire",)
 
 
+class StartupOnly(Scenario):
+    """A control, not a restart: each "restart" runs one more start-up of the app, and no more.
+
+    The twin is the app itself (``--exit-after-startup``) on an ephemeral port of its own, set
+    to ``SCHED_IDLE`` right after the spawn as a starting generation is; it imports, binds,
+    does its ``--startup`` work, exits 0 and is waited for. The serving process never changes.
+    """
+
+    name = "startup-only"
+
+    def start(self) -> None:
+        self.proc = self.popen(self.app_argv("--listen", f"127.0.0.1:{self.port}"))
+        wait_serving(self.port)
+
+    def restart(self) -> None:
+        twin = self.popen(self.app_argv("--listen", "127.0.0.1:0", "--exit-after-startup"))
+        with contextlib.suppress(ProcessLookupError):  # already gone: it started up at once
+            os.sched_setscheduler(twin.pid, os.SCHED_IDLE, os.sched_param(0))
+        try:
+            status = twin.wait(_START_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            twin.kill()
+            twin.wait()
+            raise RuntimeError(f"the start-up twin {twin.pid} did not exit") from None
+        if status != 0:
+            raise RuntimeError(f"the start-up twin {twin.pid} exited {status}; see {self.log}")
+        self.restarts_done += 1
+
+    def note(self) -> str:
+        return "control: a start-up at SCHED_IDLE per restart, nothing restarted"
+
+    def stop(self) -> None:
+        stop_process(self.proc)
+
+
 class Naive(Scenario):
     name = "naive"
 
@@ -355,6 +397,7 @@ SCENARIOS: dict[str, type[Scenario]] = {
     "supervise-nice0": SuperviseNice0,
     "supervise-nice10": SuperviseNice10,
     "handoff-noretire": HandoffNoRetire,
+    "startup-only": StartupOnly,
     "handoff": Handoff,
     "naive": Naive,
     "systemd": Systemd,
@@ -371,7 +414,27 @@ def _alive(pid: int) -> bool:
         return False
 
 
+@contextlib.contextmanager
+def background_hog(on: bool) -> Iterator[None]:
+    """With *on*, a Python busy loop at ``SCHED_IDLE`` runs until the block ends."""
+    if not on:
+        yield
+        return
+    hog = subprocess.Popen([PYTHON, "-c", "while True: pass"])
+    try:
+        os.sched_setscheduler(hog.pid, os.SCHED_IDLE, os.sched_param(0))
+        yield
+    finally:
+        hog.kill()
+        hog.wait()
+
+
 def run_scenario(name: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    with background_hog(args.background_hog):
+        return _run_scenario(name, args, tmp)
+
+
+def _run_scenario(name: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     scenario = SCENARIOS[name](free_port(), tmp, args.startup)
     try:
         scenario.start()
@@ -445,6 +508,7 @@ def summarize(samples: list[Sample], seconds: float) -> dict[str, Any]:
         "p999_ms": pct(99.9),
         "max_ms": latencies[-1] * 1000 if latencies else float("nan"),
         "rps": ok / seconds if seconds > 0 else 0.0,
+        "pids": len({s.pid for s in samples if s.outcome == "ok"}),  # processes that answered
     }
 
 
@@ -536,6 +600,7 @@ def _title(args: argparse.Namespace) -> str:
         f"{args.steady:g} s steady, {args.restarts} restarts every {args.interval:g} s, "
         f"app start-up {args.startup:g} s"
         + (", steady = the quiet window before each restart" if args.interleave else "")
+        + (", a SCHED_IDLE busy loop throughout" if args.background_hog else "")
     )
 
 
@@ -552,6 +617,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--interleave",
         action="store_true",
         help="steady = a quiet --interval window before each restart (for a noisy machine)",
+    )
+    parser.add_argument(
+        "--background-hog",
+        action="store_true",
+        help="a busy loop at SCHED_IDLE runs throughout, steady windows too (a control)",
     )
     parser.add_argument(
         "--phases",

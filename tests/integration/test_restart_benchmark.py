@@ -70,3 +70,34 @@ def test_start_priority_benchmark_prints_every_mode() -> None:
     for row in rows.values():
         assert float(row[1]) > 0  # req/s
         assert row[5] == "0"  # failed
+
+
+def test_startup_only_control_under_a_background_hog(tmp_path: Path) -> None:
+    """The controls: ``startup-only`` runs one start-up per "restart" and changes nothing, so
+    one process answers every request; ``--background-hog`` says so in the title and leaves
+    no busy loop behind."""
+    out = tmp_path / "results.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "restart.py"),
+            "--quick",
+            "--scenarios",
+            "startup-only",
+            "--background-hog",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "a SCHED_IDLE busy loop throughout" in result.stdout
+    assert "startup-only: control: a start-up at SCHED_IDLE per restart" in result.stdout
+    (run,) = json.loads(out.read_text())
+    assert run["restarts"] == 3
+    assert run["steady"]["failures"] == run["during"]["failures"] == 0
+    assert run["during"]["requests"] > 0
+    assert run["steady"]["pids"] == run["during"]["pids"] == 1

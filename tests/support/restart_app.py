@@ -8,7 +8,9 @@ upgrades it in place (``socket_activation.restart.handoff``); without it SIGHUP 
 ``--serve-reload`` ``socket-activation reload PID`` upgrades it too (``restart.handoff_control``);
 ``--notify-reload`` makes each upgrade speak the ``Type=notify-reload`` protocol. After a
 handoff the old process exits at ``SCHED_IDLE`` (``restart.retire``) unless ``--no-retire``;
-every process logs ``exit policy idle|other`` as its last word.
+every process logs ``exit policy idle|other`` as its last word. ``--exit-after-startup`` is
+a control for benchmarks/restart.py: start up exactly as a new generation does, then exit 0
+without serving or saying READY=1.
 
 Faults for tests: ``--fault-file PATH`` holding ``exit-before-ready``, ``hang`` or
 ``crash-after-ready`` is taken (renamed away) by the first process that starts after it was
@@ -162,6 +164,9 @@ def main() -> int:
     parser.add_argument(
         "--no-retire", action="store_true", help="after a handoff, exit at normal priority"
     )
+    parser.add_argument(
+        "--exit-after-startup", action="store_true", help="start up, then exit 0 unready"
+    )
     args = parser.parse_args()
     # registered first, so it runs last: after the handoff's retire_at_exit (atexit is LIFO)
     atexit.register(lambda: log(f"exit policy {_policy_name()}"))
@@ -199,6 +204,9 @@ def main() -> int:
         return 3
     if fault == "hang":
         time.sleep(3600)
+    if args.exit_after_startup:
+        log("started up; exiting without serving")
+        return 0
     announce_ready(status=f"serving {len(sockets)} sockets")
     if fault == "crash-after-ready":
         os._exit(70)
