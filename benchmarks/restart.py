@@ -590,6 +590,15 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
             lines.append(f"{r['name']}: unseen restarts: {unseen(r)}")
         if r.get("note"):
             lines.append(f"{r['name']}: {r['note']}")
+    control = next((r for r in ran if r["name"] == "startup-only"), None)
+    if control is not None:
+        base = _p99_ratio(control)
+        lines += [
+            f"{r['name']}: p99 ratio {_p99_ratio(r):.2f}x = the start-up alone {base:.2f}x "
+            f"{_p99_ratio(r) - base:+.2f}x added by the restart"
+            for r in ran
+            if r is not control
+        ]
     lines += [f"{r['name']}: skipped: {r['skipped']}" for r in results if "skipped" in r]
     return "\n".join(lines)
 

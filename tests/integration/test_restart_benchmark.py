@@ -74,8 +74,8 @@ def test_start_priority_benchmark_prints_every_mode() -> None:
 
 def test_startup_only_control_under_a_background_hog(tmp_path: Path) -> None:
     """The controls: ``startup-only`` runs one start-up per "restart" and changes nothing, so
-    one process answers every request; ``--background-hog`` says so in the title and leaves
-    no busy loop behind."""
+    one process answers every request, and the handoff's p99 ratio is split into the
+    start-up's and the restart's share; ``--background-hog`` says so in the title."""
     out = tmp_path / "results.json"
     result = subprocess.run(
         [
@@ -83,7 +83,7 @@ def test_startup_only_control_under_a_background_hog(tmp_path: Path) -> None:
             str(ROOT / "benchmarks" / "restart.py"),
             "--quick",
             "--scenarios",
-            "startup-only",
+            "handoff,startup-only",
             "--background-hog",
             "--json",
             str(out),
@@ -96,7 +96,11 @@ def test_startup_only_control_under_a_background_hog(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "a SCHED_IDLE busy loop throughout" in result.stdout
     assert "startup-only: control: a start-up at SCHED_IDLE per restart" in result.stdout
-    (run,) = json.loads(out.read_text())
+    handoff, run = json.loads(out.read_text())
+    assert handoff["during"]["pids"] >= 2  # the handoff did change processes
+    share = next(line for line in result.stdout.splitlines() if line.startswith("handoff: p99"))
+    assert "= the start-up alone" in share
+    assert "added by the restart" in share
     assert run["restarts"] == 3
     assert run["steady"]["failures"] == run["during"]["failures"] == 0
     assert run["during"]["requests"] > 0
