@@ -15,7 +15,9 @@ faults, file mapping, ``exit_mmap``, softirqs, ``futex``...). The "baseline" col
 same for a sample of fast requests outside restart windows. Needs ``perf`` and root
 (``perf_event_paranoid``).
 
-    sudo .venv/bin/python benchmarks/restart_perf.py [--scenario supervise|handoff]
+    sudo .venv/bin/python benchmarks/restart_perf.py [--scenario NAME]
+
+NAME: supervise, handoff (the default), handoff-noretire or startup-only.
 """
 
 from __future__ import annotations
@@ -150,7 +152,9 @@ def attribute(result: dict[str, Any], samples: list[CpuSample], slow_ms: float) 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument(
-        "--scenario", default="handoff", choices=("supervise", "handoff", "handoff-noretire")
+        "--scenario",
+        default="handoff",
+        choices=("supervise", "handoff", "handoff-noretire", "startup-only"),
     )
     parser.add_argument("--slow", type=float, default=4.0, help="ms (default 4)")
     parser.add_argument("--frequency", type=int, default=1999, help="perf samples/s per CPU")

@@ -14,12 +14,16 @@ got a CPU. Two tables:
    ready: the starting generation, the serving or leaving one, the load, an idle CPU (a CPU
    that did not pick it up), a kernel thread; before and after the new generation's READY=1
    (its first answer). This is how the old process's exit after a handoff was found
-   (``restart/retire.py``): ``--scenario handoff-noretire`` shows it.
+   (``restart/retire.py``): ``--scenario handoff-noretire`` shows it. ``--scenario
+   startup-only`` (the control: a start-up, no restart) never answers, so what it holds is
+   counted under "something else", and everything counts as before READY.
 
 ``--keep DIR`` keeps ``perf.data`` and the result; ``--again DIR`` analyses them again.
 Needs ``perf`` and root.
 
-    .venv/bin/python benchmarks/restart_sched.py [--scenario supervise|handoff|handoff-noretire]
+    .venv/bin/python benchmarks/restart_sched.py [--scenario NAME]
+
+NAME: supervise, handoff (the default), handoff-noretire or startup-only.
 """
 
 from __future__ import annotations
@@ -260,7 +264,9 @@ def holders(result: dict[str, Any], waits: list[Wait], load: int, generations: s
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument(
-        "--scenario", default="handoff", choices=("supervise", "handoff", "handoff-noretire")
+        "--scenario",
+        default="handoff",
+        choices=("supervise", "handoff", "handoff-noretire", "startup-only"),
     )
     parser.add_argument("--slow", type=float, default=4.0, help="ms (default 4)")
     parser.add_argument("--keep", type=Path, help="keep perf.data and result.json in this dir")
