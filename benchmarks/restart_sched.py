@@ -95,6 +95,11 @@ def read_waits(perf_data: Path) -> tuple[list[Wait], dict[int, int]]:
         text=True,
         check=True,
     ).stdout
+    return parse_waits(script)
+
+
+def parse_waits(script: str) -> tuple[list[Wait], dict[int, int]]:
+    """:func:`read_waits` from the text of ``perf script`` (those fields, in that order)."""
     tgid: dict[int, int] = {}
     processes = _Processes()
     on_cpu: dict[int, list[tuple[float, int]]] = defaultdict(list)  # cpu -> (time, tid in)
