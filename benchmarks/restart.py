@@ -19,6 +19,9 @@ once more at ``SCHED_IDLE`` (as supervise starts a generation) on a port of its 
 for it to exit after its start-up, so it measures what a start-up's CPU work alone costs the
 serving process. ``--background-hog`` runs a busy loop at ``SCHED_IDLE`` through the whole run
 (steady windows too): what any CPU work at the lowest priority costs on this machine.
+``--spare-cpus LIST`` keeps those CPUs spare: the benchmark (the load) and the servers run on
+the others, and start-ups and leaving generations on them (supervise's and the handoff's
+``--spare-cpus``).
 
 Prints ONE table, scenarios side by side; ``--json PATH`` also writes the numbers, ``--phases``
 where in a restart the slow requests are (benchmarks/_phases.py).
@@ -47,6 +50,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
 from tests.support.load import Load, Sample  # noqa: E402
+
+from socket_activation.restart.affinity import parse_cpus  # noqa: E402
 
 APP = ROOT / "tests" / "support" / "restart_app.py"
 WSGI_DIR = ROOT / "benchmarks"
@@ -110,10 +115,11 @@ class Scenario:
 
     name = ""
 
-    def __init__(self, port: int, tmp: Path, startup: float) -> None:
+    def __init__(self, port: int, tmp: Path, startup: float, spare: str | None = None) -> None:
         self.port = port
         self.tmp = tmp
         self.startup = startup
+        self.spare = spare  # --spare-cpus, for supervise, the handoff and startup-only
         self.env = dict(os.environ, PYTHONPATH=f"{ROOT / 'src'}:{ROOT}")
         self.log = tmp / f"{self.name}.log"
         self.restarts_done = 0
@@ -146,7 +152,8 @@ class Supervise(Scenario):
     options: tuple[str, ...] = ()
 
     def start(self) -> None:
-        argv = [PYTHON, "-m", "socket_activation", "supervise", *self.options, "--listen"]
+        spare = ("--spare-cpus", self.spare) if self.spare else ()
+        argv = [PYTHON, "-m", "socket_activation", "supervise", *self.options, *spare, "--listen"]
         argv += [f"127.0.0.1:{self.port}", "--drain-timeout", "10", "--", *self.app_argv()]
         self.proc = self.popen(argv)
         wait_serving(self.port)
@@ -179,8 +186,9 @@ class Handoff(Scenario):
     options: tuple[str, ...] = ()
 
     def start(self) -> None:
+        spare = ("--spare-cpus", self.spare) if self.spare else ()
         argv = self.app_argv(
-            "--listen", f"127.0.0.1:{self.port}", "--upgrade-on-hup", *self.options
+            "--listen", f"127.0.0.1:{self.port}", "--upgrade-on-hup", *self.options, *spare
         )
         self.first = self.popen(argv, RESTART_APP_LOG=str(self.log))
         self.current = self.first.pid
@@ -241,6 +249,8 @@ class StartupOnly(Scenario):
         twin = self.popen(self.app_argv("--listen", "127.0.0.1:0", "--exit-after-startup"))
         with contextlib.suppress(ProcessLookupError):  # already gone: it started up at once
             os.sched_setscheduler(twin.pid, os.SCHED_IDLE, os.sched_param(0))
+            if self.spare:
+                os.sched_setaffinity(twin.pid, parse_cpus(self.spare))
         try:
             status = twin.wait(_START_TIMEOUT)
         except subprocess.TimeoutExpired:
@@ -435,7 +445,7 @@ def run_scenario(name: str, args: argparse.Namespace, tmp: Path) -> dict[str, An
 
 
 def _run_scenario(name: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
-    scenario = SCENARIOS[name](free_port(), tmp, args.startup)
+    scenario = SCENARIOS[name](free_port(), tmp, args.startup, spare=args.spare_cpus)
     try:
         scenario.start()
     except SkipScenarioError as exc:
@@ -610,6 +620,12 @@ def _title(args: argparse.Namespace) -> str:
         f"app start-up {args.startup:g} s"
         + (", steady = the quiet window before each restart" if args.interleave else "")
         + (", a SCHED_IDLE busy loop throughout" if args.background_hog else "")
+        + (
+            f", start-ups and leaving generations on CPUs {args.spare_cpus}, the rest on "
+            + ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))
+            if args.spare_cpus
+            else ""
+        )
     )
 
 
@@ -626,6 +642,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--interleave",
         action="store_true",
         help="steady = a quiet --interval window before each restart (for a noisy machine)",
+    )
+    parser.add_argument(
+        "--spare-cpus",
+        metavar="LIST",
+        help=(
+            "keep these CPUs spare: this benchmark (the load) and the servers run on the others; "
+            "supervise and the handoff get --spare-cpus LIST, startup-only's twin runs there"
+        ),
     )
     parser.add_argument(
         "--background-hog",
@@ -652,6 +676,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"unknown scenarios {unknown}; choose from {', '.join(ALL + EXTRA)}")
     if not 1 <= args.clients <= 64 or not 0 <= args.restarts <= 200:
         parser.error("--clients must be 1..64 and --restarts 0..200")
+    if args.spare_cpus:
+        try:
+            spare = parse_cpus(args.spare_cpus)
+        except ValueError as exc:
+            parser.error(str(exc))
+        serve = set(os.sched_getaffinity(0)) - spare
+        if not serve:
+            parser.error(f"--spare-cpus {args.spare_cpus} leaves no CPU to serve on")
+        os.sched_setaffinity(0, serve)  # the load, and every server it starts, inherit it
     args.names = names
     return args
 

@@ -11,6 +11,7 @@ handoff the old process exits at ``SCHED_IDLE`` (``restart.retire``) unless ``--
 every process logs ``exit policy idle|other`` as its last word. ``--exit-after-startup`` is
 a control for benchmarks/restart.py: start up exactly as a new generation does, then exit 0
 without serving or saying READY=1.
+``--spare-cpus LIST`` gives the handoff spare CPUs (``restart.affinity``).
 
 Faults for tests: ``--fault-file PATH`` holding ``exit-before-ready``, ``hang`` or
 ``crash-after-ready`` is taken (renamed away) by the first process that starts after it was
@@ -32,6 +33,7 @@ import time
 
 from socket_activation._errors import HandoffError
 from socket_activation.net.address import ListenAddress
+from socket_activation.restart.affinity import parse_cpus
 from socket_activation.restart.handoff import HandoffResult, Upgrader, announce_ready
 from socket_activation.restart.handoff_control import serve_reload_requests
 from socket_activation.systemd.activation import systemd_activation
@@ -167,6 +169,7 @@ def main() -> int:
     parser.add_argument(
         "--exit-after-startup", action="store_true", help="start up, then exit 0 unready"
     )
+    parser.add_argument("--spare-cpus", help="the handoff's spare CPUs, e.g. 1 or 2-3")
     args = parser.parse_args()
     # registered first, so it runs last: after the handoff's retire_at_exit (atexit is LIFO)
     atexit.register(lambda: log(f"exit policy {_policy_name()}"))
@@ -185,6 +188,7 @@ def main() -> int:
         ready_timeout=args.ready_timeout,
         notify_reload=args.notify_reload,
         retire_after=not args.no_retire,
+        spare_cpus=parse_cpus(args.spare_cpus) if args.spare_cpus else None,
     )
     hup = threading.Event()
 

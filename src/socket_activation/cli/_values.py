@@ -26,6 +26,13 @@ def seconds(text: str) -> float:
     return value
 
 
+def cpu_list(text: str) -> frozenset[int]:
+    """A CPU list (``--spare-cpus``): ``1``, ``2-3``, ``0,4-5``; every CPU usable here."""
+    from ..restart.affinity import parse_cpus  # only when the option is given
+
+    return parse_cpus(text)
+
+
 def nice(text: str) -> int:
     """A nice increment 0..19 (``--start-nice``)."""
     try:

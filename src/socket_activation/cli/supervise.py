@@ -25,7 +25,14 @@ from ._options import (
     expand_command,
     resolve_from_args,
 )
-from ._values import READY_CHOICES, RESTART_CHOICES, START_PRIORITY_CHOICES, nice, seconds
+from ._values import (
+    READY_CHOICES,
+    RESTART_CHOICES,
+    START_PRIORITY_CHOICES,
+    cpu_list,
+    nice,
+    seconds,
+)
 
 __all__ = ["register"]
 
@@ -40,6 +47,13 @@ def _seconds(text: str) -> float:
 def _nice(text: str) -> int:
     try:
         return nice(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _cpus(text: str) -> frozenset[int]:
+    try:
+        return cpu_list(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -99,6 +113,17 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         default=None,
         metavar="N",
         help="nice levels for --start-priority nice (implied when given alone; default 10; 0: off)",
+    )
+    parser.add_argument(
+        "--spare-cpus",
+        type=_cpus,
+        default=None,
+        metavar="LIST",
+        help=(
+            "CPUs the serving generation does not use (keep it off them with CPUAffinity= or "
+            "taskset): a new generation runs only there until READY=1, and the one it replaces "
+            "drains and exits there"
+        ),
     )
     parser.add_argument(
         "--exit-idle-time",
@@ -185,6 +210,7 @@ def run(args: argparse.Namespace) -> int:
                 start_nice=10 if args.start_nice is None else args.start_nice,
                 start_priority=args.start_priority
                 or ("idle" if args.start_nice is None else "nice"),
+                spare_cpus=args.spare_cpus,
                 first=early,
             )
             return supervisor.run()

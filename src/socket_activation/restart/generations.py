@@ -4,8 +4,8 @@
 :mod:`socket_activation.restart.supervisor`). It starts a generation with the held sockets at
 fds 3.. and ``NOTIFY_SOCKET`` naming the loop's readiness socket, attributes each notification
 to the generation that sent it, promotes a generation to serving on its ``READY=1`` (the one it
-replaces is sent ``SIGTERM`` and drains), stops one that misses its ready deadline, sends
-``SIGKILL`` to one that outlives its drain deadline, and reaps.
+replaces is sent ``SIGTERM`` and drains, on the spare CPUs if there are any), stops one that
+misses its ready deadline, sends ``SIGKILL`` to one that outlives its drain deadline, and reaps.
 
 It decides nothing about what happens next. Every method that can change the state returns the
 events the loop must act on: an :class:`Outcome` (how a rollout ended), an :class:`Exited` (a
@@ -237,6 +237,7 @@ class Generations:
         self.serving = gen
         if old is not None:
             old.state, old.deadline = "draining", time.monotonic() + self.drain_timeout
+            self.start_priority.set_aside(old.pid)  # onto the spare CPUs, if there are any
             _kill(old.pid, signal.SIGTERM)
         return Outcome(gen.number, "ready", gen, replaced=old)
 

@@ -41,7 +41,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 
 from .._errors import HandoffError, NotifyError
@@ -115,6 +115,10 @@ class Upgrader:
     :mod:`socket_activation.restart.retire`): its finalization then does not hold a CPU the new
     process's request threads are ready to use.
 
+    *spare_cpus*: CPUs this service does not serve on (:mod:`socket_activation.restart.affinity`).
+    The new process runs only on them until its ``READY=1``, then on this process's CPUs; once
+    an upgrade succeeded, this process's threads move onto them for their drain and exit.
+
     *notify_reload* speaks the ``Type=notify-reload`` protocol to the manager around each
     upgrade: ``RELOADING=1`` with ``MONOTONIC_USEC=`` first, then ``MAINPID=`` and ``READY=1``
     in one message (accepted from the old main process under ``NotifyAccess=main``), or on
@@ -134,6 +138,7 @@ class Upgrader:
         start_nice: int = DEFAULT_NICE,
         start_priority: str = "idle",
         retire_after: bool = True,
+        spare_cpus: Iterable[int] | None = None,
     ) -> None:
         if len(sockets) != len(names):
             raise ValueError(f"{len(sockets)} sockets but {len(names)} names")
@@ -146,9 +151,11 @@ class Upgrader:
         self._environ = environ
         self.ready_timeout = ready_timeout
         # the new process runs lowered until READY=1, where it can be put back
-        priority = StartPriority(start_priority, start_nice)  # ValueError for a bad one
+        spare = frozenset(spare_cpus) if spare_cpus is not None else None
+        # ValueError for a bad one
+        priority = StartPriority(start_priority, start_nice, spare_cpus=spare)
         if priority.unavailable() is not None:
-            priority = StartPriority("normal")
+            priority = priority.without_priority()
         self.start_priority = priority
         self.retire_after = retire_after
         # load libc's posix_spawnp now: the upgrade spawns from the serving process and must
@@ -187,6 +194,8 @@ class Upgrader:
                     "this process is shutting down and cannot upgrade again"
                 )
             self._done = self._run()
+            # this process's threads, not its child (the new generation, which serves)
+            self.start_priority.set_aside(os.getpid(), children=False)
             if self.retire_after:
                 retire_at_exit()  # this process's exit then waits for idle CPUs
             return self._done

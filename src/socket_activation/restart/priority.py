@@ -26,9 +26,10 @@ from their creator.
 
 from __future__ import annotations
 
-import contextlib
 import os
-from pathlib import Path
+
+from . import affinity
+from .tasks import each, tree
 
 __all__ = [
     "DEFAULT_NICE",
@@ -66,31 +67,13 @@ def can_restore(increment: int) -> bool:
     return soft == resource.RLIM_INFINITY or 20 - current <= soft
 
 
-def tree(pid: int) -> list[int]:
-    """Every task (thread) id of *pid* and of its descendants, as /proc shows them now."""
-    tasks: list[int] = []
-    todo = [pid]
-    while todo:
-        proc = todo.pop()
-        with contextlib.suppress(OSError):
-            for task in Path(f"/proc/{proc}/task").iterdir():
-                tasks.append(int(task.name))
-                with contextlib.suppress(OSError):
-                    todo.extend(int(c) for c in (task / "children").read_text().split())
-    return tasks
-
-
 def _set(pid: int, value: int) -> None:
-    for task in tree(pid):
-        with contextlib.suppress(OSError):  # gone meanwhile, or not ours
-            os.setpriority(os.PRIO_PROCESS, task, value)
+    each(pid, lambda task: os.setpriority(os.PRIO_PROCESS, task, value))
 
 
 def _set_policy(pid: int, policy: int) -> None:
     param = os.sched_param(0)
-    for task in tree(pid):
-        with contextlib.suppress(OSError):  # gone meanwhile, or not ours
-            os.sched_setscheduler(task, policy, param)
+    each(pid, lambda task: os.sched_setscheduler(task, policy, param))
 
 
 def lower(pid: int, increment: int) -> int:
@@ -108,13 +91,22 @@ def restore(pid: int, value: int) -> None:
 class Lowered:
     """A generation started lowered: :meth:`escalate` (idle to nice), :meth:`restore` once ready."""
 
-    __slots__ = ("base", "idle", "nice", "pid")
+    __slots__ = ("base", "idle", "mask", "nice", "pid")
 
-    def __init__(self, pid: int, *, idle: bool, nice: int, base: int) -> None:
+    def __init__(
+        self,
+        pid: int,
+        *,
+        idle: bool,
+        nice: int,
+        base: int,
+        mask: frozenset[int] | None = None,
+    ) -> None:
         self.pid = pid
         self.idle = idle  # True while at SCHED_IDLE
         self.nice = nice  # the increment "nice" mode uses (escalate)
         self.base = base  # the nice value to restore: the caller's own
+        self.mask = mask  # the CPU affinity to restore (the caller's), when moved to spare CPUs
 
     def escalate(self) -> bool:
         """Move a generation still at ``SCHED_IDLE`` to ``nice``; True when it was idle."""
@@ -127,7 +119,9 @@ class Lowered:
         return True
 
     def restore(self) -> None:
-        """Back to the caller's own class and nice value, every task."""
+        """Back to the caller's own class, nice value and CPU affinity, every task."""
+        if self.mask is not None:
+            affinity.move(self.pid, self.mask)
         if self.idle:
             self.idle = False
             _set_policy(self.pid, os.SCHED_OTHER)
@@ -140,20 +134,37 @@ class StartPriority:
 
     *mode* is ``idle``, ``nice`` or ``normal``; *nice* the levels ``nice`` lowers by (also what
     ``idle`` escalates to); ``nice=0`` turns lowering off in any mode. ValueError otherwise.
+    *spare_cpus* (:mod:`~socket_activation.restart.affinity`): a generation that starts runs
+    only on these CPUs until it is ready, in any mode, and :meth:`set_aside` moves the one it
+    replaces onto them.
     """
 
-    __slots__ = ("mode", "nice")
+    __slots__ = ("mode", "nice", "spare_cpus")
 
-    def __init__(self, mode: str = "idle", nice: int = DEFAULT_NICE) -> None:
+    def __init__(
+        self,
+        mode: str = "idle",
+        nice: int = DEFAULT_NICE,
+        *,
+        spare_cpus: frozenset[int] | None = None,
+    ) -> None:
         if mode not in MODES:
             raise ValueError(f"start priority must be one of {', '.join(MODES)}, got {mode!r}")
         if not 0 <= nice <= 19:
             raise ValueError(f"start nice must be 0..19, got {nice!r}")
+        if spare_cpus is not None and not spare_cpus:
+            raise ValueError("spare CPUs: the set is empty")
         self.mode = "normal" if nice == 0 else mode  # 0 turns lowering off, as it always did
         self.nice = nice
+        self.spare_cpus = spare_cpus
 
     def __repr__(self) -> str:
-        return f"StartPriority({self.mode!r}, nice={self.nice})"
+        spare = f", spare_cpus={sorted(self.spare_cpus)}" if self.spare_cpus else ""
+        return f"StartPriority({self.mode!r}, nice={self.nice}{spare})"
+
+    def without_priority(self) -> StartPriority:
+        """The same spare CPUs at normal priority: for when :meth:`unavailable` says why not."""
+        return StartPriority("normal", spare_cpus=self.spare_cpus)
 
     def unavailable(self) -> str | None:
         """Why this mode cannot be used by this process (then start at normal priority)."""
@@ -166,12 +177,27 @@ class StartPriority:
         return None
 
     def lower(self, pid: int) -> Lowered | None:
-        """Lower every task of *pid* (and descendants); None in ``normal`` mode."""
-        if self.mode == "normal":
+        """Lower every task of *pid* (and descendants), and move them to the spare CPUs;
+        None in ``normal`` mode without spare CPUs."""
+        if self.mode == "normal" and not self.spare_cpus:
             return None
         base = os.getpriority(os.PRIO_PROCESS, 0)
+        mask = None
+        if self.spare_cpus:
+            # the process's own (its main thread's): a calling thread's may differ
+            mask = frozenset(os.sched_getaffinity(os.getpid()))
+            affinity.move(pid, self.spare_cpus)
         if self.mode == "idle":
             _set_policy(pid, os.SCHED_IDLE)
-            return Lowered(pid, idle=True, nice=self.nice, base=base)
+            return Lowered(pid, idle=True, nice=self.nice, base=base, mask=mask)
+        if self.mode == "normal":
+            return Lowered(pid, idle=False, nice=0, base=base, mask=mask)
         _set(pid, min(19, base + self.nice))
-        return Lowered(pid, idle=False, nice=self.nice, base=base)
+        return Lowered(pid, idle=False, nice=self.nice, base=base, mask=mask)
+
+    def set_aside(self, pid: int, *, children: bool = True) -> bool:
+        """Move a generation that has stopped serving onto the spare CPUs for its drain and
+        exit (with *children*: its descendants too); False without spare CPUs."""
+        if not self.spare_cpus:
+            return False
+        return affinity.move(pid, self.spare_cpus, children=children)

@@ -20,7 +20,8 @@ from __future__ import annotations
 import atexit
 import os
 import threading
-from pathlib import Path
+
+from .tasks import threads
 
 __all__ = ["retire", "retire_at_exit"]
 
@@ -36,11 +37,7 @@ def retire(pid: int | None = None) -> bool:
     if policy is None:
         return False
     moved = False
-    try:
-        tasks = [int(t.name) for t in Path(f"/proc/{pid or os.getpid()}/task").iterdir()]
-    except OSError:  # gone, or no /proc
-        return False
-    for task in tasks:
+    for task in threads(pid or os.getpid()):  # [] when gone, or no /proc
         try:
             os.sched_setscheduler(task, policy, os.sched_param(0))
         except OSError:  # gone meanwhile, or not ours

@@ -27,6 +27,9 @@
   does not take the CPU from the one serving; ``"nice"`` lowers it by ``start_nice`` (default
   10) instead, ``"normal"`` (or ``start_nice=0`` with ``"nice"``) not at all; so does a lack
   of the privilege to restore it (:mod:`~socket_activation.restart.priority`).
+- ``spare_cpus``: CPUs the serving generation does not use. A generation started while another
+  serves runs only on them until its ``READY=1``; the one it replaces is moved onto them for its
+  drain and exit (:mod:`~socket_activation.restart.affinity`).
 - ``exit_idle_time=S``: once the kernel has shown no connection open or queued on any socket
   for S seconds (:class:`~socket_activation.restart.idle.IdleWatch`), stop like ``SIGTERM``
   (``STOPPING=1``, the generation drains) and exit 0. Only for sockets a service manager holds
@@ -70,7 +73,7 @@ import selectors
 import signal
 import socket
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from .child_env import child_environment
 from .crashloop import RESTART_BURST, RESTART_WINDOW, RestartPolicy
@@ -116,6 +119,7 @@ class Supervisor:
         exit_idle_time: float | None = None,
         start_nice: int = DEFAULT_NICE,
         start_priority: str = "idle",
+        spare_cpus: Iterable[int] | None = None,
         first: EarlyStart | None = None,
     ) -> None:
         env = dict(os.environ if environ is None else environ)
@@ -128,10 +132,18 @@ class Supervisor:
         delay = ShutdownDelay(shutdown_delay)
         child_env = child_environment(env)
         child_env.update(health.environment() if health else {})
-        priority = StartPriority(start_priority, start_nice)  # ValueError for a bad one
+        spare = frozenset(spare_cpus) if spare_cpus is not None else None
+        # ValueError for a bad one
+        priority = StartPriority(start_priority, start_nice, spare_cpus=spare)
         if (why := priority.unavailable()) is not None:
             self._log(f"new generations start at normal priority: {why}")
-            priority = StartPriority("normal")
+            priority = priority.without_priority()
+        if spare and (shared := spare & os.sched_getaffinity(0)):
+            cpus = ",".join(str(c) for c in sorted(shared))
+            self._log(
+                f"spare CPUs {cpus} are also CPUs supervise runs on: the serving generation "
+                "shares them (keep it off with CPUAffinity= or taskset)"
+            )
         self._generations = Generations(
             argv,
             sockets,
