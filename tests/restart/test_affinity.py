@@ -160,3 +160,24 @@ def test_threads_of_a_process_that_is_gone_are_none() -> None:
     proc.wait()
     assert not Path(f"/proc/{proc.pid}").exists()
     assert tasks.threads(proc.pid) == []
+
+
+def test_a_child_spawned_inside_spawning_is_born_on_the_spare_cpus() -> None:
+    """The calling thread moves for the spawn and back; the child keeps the spare CPUs."""
+    first, last = two_cpus()
+    own = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {first})
+    spawned: list[subprocess.Popen[bytes]] = []
+    try:
+        with StartPriority("normal", spare_cpus=frozenset({last})).spawning():
+            spawned.append(subprocess.Popen(["sleep", "5"]))
+        assert os.sched_getaffinity(0) == {first}
+        assert os.sched_getaffinity(spawned[0].pid) == {last}
+        with StartPriority("normal").spawning():  # no spare CPUs: nothing moves
+            spawned.append(subprocess.Popen(["sleep", "5"]))
+        assert os.sched_getaffinity(spawned[1].pid) == {first}
+    finally:
+        os.sched_setaffinity(0, own)
+        for proc in spawned:
+            proc.kill()
+            proc.wait()

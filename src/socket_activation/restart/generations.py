@@ -114,8 +114,12 @@ class Generations:
         self._count += 1
         env = dict(self._env)
         env[NOTIFY_SOCKET] = notify_socket
+        fds = [s.fileno() for s in self.sockets]
+        # born on the spare CPUs, if any, when another generation serves
+        spawning = self.start_priority.spawning() if self.serving else contextlib.nullcontext()
         try:
-            pid = spawn_with_sockets(self.argv, [s.fileno() for s in self.sockets], self.names, env)
+            with spawning:
+                pid = spawn_with_sockets(self.argv, fds, self.names, env)
         except OSError as exc:
             self._log(f"cannot start generation {self._count} ({self.argv[0]!r}): {exc}")
             return [Outcome(self._count, "not-started", reason=str(exc))]

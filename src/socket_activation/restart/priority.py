@@ -26,7 +26,9 @@ from their creator.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 
 from . import affinity
 from .tasks import each, tree
@@ -194,6 +196,24 @@ class StartPriority:
             return Lowered(pid, idle=False, nice=0, base=base, mask=mask)
         _set(pid, min(19, base + self.nice))
         return Lowered(pid, idle=False, nice=self.nice, base=base, mask=mask)
+
+    @contextlib.contextmanager
+    def spawning(self) -> Iterator[None]:
+        """Around a spawn: the calling thread runs on the spare CPUs meanwhile, so the child is
+        born there and its ``exec`` does not run on a serving CPU; then it is put back."""
+        if not self.spare_cpus:
+            yield
+            return
+        own = os.sched_getaffinity(0)  # 0: this thread
+        try:
+            os.sched_setaffinity(0, self.spare_cpus)
+        except OSError:  # the CPUs went away (a cpuset changed): spawn where we are
+            yield
+            return
+        try:
+            yield
+        finally:
+            os.sched_setaffinity(0, own)
 
     def set_aside(self, pid: int, *, children: bool = True) -> bool:
         """Move a generation that has stopped serving onto the spare CPUs for its drain and

@@ -53,7 +53,8 @@ def start_successor(
         try:
             # from the serving process: its other threads keep answering while the child starts
             fds = [s.fileno() for s in sockets]
-            pid = spawn_with_sockets(argv, fds, names, env, release_gil=True)
+            with start_priority.spawning():  # born on the spare CPUs, if there are any
+                pid = spawn_with_sockets(argv, fds, names, env, release_gil=True)
         except OSError as exc:
             raise HandoffError(f"cannot start {argv[0]!r}: {exc}") from exc
         on_spawn(pid)
