@@ -199,8 +199,9 @@ class StartPriority:
 
     @contextlib.contextmanager
     def spawning(self) -> Iterator[None]:
-        """Around a spawn: the calling thread runs on the spare CPUs meanwhile, so the child is
-        born there and its ``exec`` does not run on a serving CPU; then it is put back."""
+        """Around a spawn (the handoff: around the whole wait for its ``READY=1``): the calling
+        thread runs on the spare CPUs meanwhile, so the child is born there and its ``exec``
+        does not run on a serving CPU; then the thread is put back."""
         if not self.spare_cpus:
             yield
             return

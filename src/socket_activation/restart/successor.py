@@ -47,14 +47,15 @@ def start_successor(
 
     *on_spawn* is called with the new pid as soon as it exists. See the module docstring.
     """
-    with ReadinessSocket() as readiness:
+    # this thread, and so the child it spawns, runs on the spare CPUs (if there are any) until
+    # the child is ready: the serving threads keep the serving CPUs to themselves meanwhile
+    with ReadinessSocket() as readiness, start_priority.spawning():
         env = dict(environ)
         env[NOTIFY_SOCKET] = readiness.address
         try:
             # from the serving process: its other threads keep answering while the child starts
             fds = [s.fileno() for s in sockets]
-            with start_priority.spawning():  # born on the spare CPUs, if there are any
-                pid = spawn_with_sockets(argv, fds, names, env, release_gil=True)
+            pid = spawn_with_sockets(argv, fds, names, env, release_gil=True)
         except OSError as exc:
             raise HandoffError(f"cannot start {argv[0]!r}: {exc}") from exc
         on_spawn(pid)
