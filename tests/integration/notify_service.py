@@ -9,7 +9,8 @@ Modes (first argument):
 * ``fdstore PORT REPORT`` - takes the listening socket named ``web`` back from LISTEN_FDS if the
   store had it, else binds 127.0.0.1:PORT; stores it (FDSTORE=1, FDNAME=web), appends
   ``{"pid", "ino", "inherited"}`` as a JSON line to REPORT, sends READY=1 and answers every
-  connection with ``ok <pid>``.
+  connection with ``ok <pid>``. SIGTERM stops it between connections, as a real server drains:
+  a connection it accepted is always answered, one still queued waits in the stored socket.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import socket
 import sys
 import time
@@ -29,6 +31,8 @@ from socket_activation.systemd.watchdog import watchdog_keepalive
 
 # bound on every wait in here, so a service left behind by a broken test still ends
 _MAX_WAIT = 60.0
+# how often the fd-store server looks for SIGTERM between connections
+_POLL = 0.05
 
 
 def run_ready(trigger: Path) -> None:
@@ -61,16 +65,20 @@ def run_fdstore(port: int, report: Path) -> None:
     with report.open("a") as out:
         line = {"pid": os.getpid(), "ino": os.fstat(server.fileno()).st_ino, "inherited": inherited}
         out.write(json.dumps(line) + "\n")
+    stopping: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
     ready(status=f"serving on 127.0.0.1:{port}")
-    server.settimeout(_MAX_WAIT)
+    server.settimeout(_POLL)
     answer = f"ok {os.getpid()}\n".encode()
-    while True:
+    deadline = time.monotonic() + _MAX_WAIT
+    while not stopping and time.monotonic() < deadline:
         try:
             conn, _ = server.accept()
         except TimeoutError:
-            return
+            continue
         with conn:
             conn.sendall(answer)
+        deadline = time.monotonic() + _MAX_WAIT
 
 
 def main(argv: list[str]) -> None:
