@@ -146,6 +146,11 @@ class Scenario:
     def note(self) -> str:
         return ""
 
+    def launcher(self) -> int | None:
+        """The pid of the process start() started (supervise, the first generation...)."""
+        proc: subprocess.Popen[bytes] | None = getattr(self, "proc", None)
+        return proc.pid if proc is not None else None
+
 
 class Supervise(Scenario):
     name = "supervise"
@@ -222,6 +227,9 @@ class Handoff(Scenario):
             time.sleep(0.02)
         kill_pid(self.current)
         self.first.wait()
+
+    def launcher(self) -> int | None:
+        return self.first.pid
 
 
 class HandoffNoRetire(Handoff):
@@ -489,6 +497,8 @@ def _run_scenario(name: str, args: argparse.Namespace, tmp: Path) -> dict[str, A
             (s.start - t0, s.latency * 1000, s.outcome, s.pid) for s in samples if s.start >= t0
         ],
         "restart_at": restart_at,
+        "load_pid": os.getpid(),  # the load's client threads run here (restart_cpu.py)
+        "launcher_pid": scenario.launcher(),
         "t0": t0,  # time.monotonic() when the steady phase began
         "steady_seconds": t1 - t0,
         "t_end": t2 - t0,

@@ -64,7 +64,8 @@ def child(args: argparse.Namespace) -> int:
     sys.path.insert(0, str(HERE))
     import restart
 
-    options = restart.parse_args(["--interleave", "--scenarios", args.scenario])
+    spare = ["--spare-cpus", args.spare_cpus] if args.spare_cpus else []
+    options = restart.parse_args(["--interleave", "--scenarios", args.scenario, *spare])
     with restart.scratch() as tmp:
         result = restart.run_scenario(args.scenario, options, tmp)
     print(restart.render([result], options), flush=True)
@@ -159,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slow", type=float, default=4.0, help="ms (default 4)")
     parser.add_argument("--frequency", type=int, default=1999, help="perf samples/s per CPU")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--spare-cpus", help=argparse.SUPPRESS)  # restart_cpu.py's child
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:

@@ -1,7 +1,9 @@
 """supervise --spare-cpus and the handoff's spare_cpus, on real processes: a generation that
 starts runs only on the spare CPU until READY=1, then where its starter runs; the generation it
 replaces drains on the spare CPU; every thread of the one serving is back (also after several
-handoffs in a row, where a thread born during the restore used to stay behind)."""
+handoffs in a row, where a thread born during the restore used to stay behind). supervise
+itself runs on the spare CPU, and a generation that replaces a dead one is born on the serving
+CPU."""
 
 from __future__ import annotations
 
@@ -74,6 +76,7 @@ def test_supervise_starts_on_the_spare_cpu_and_drains_there(
         sup.wait_ready()
         first = sup.generation_pid(1)
         assert masks(first) == {frozenset({serve})}
+        assert masks(sup.pid) == {frozenset({spare})}  # supervise's own work runs there too
         # a 2 s request keeps generation 1 draining after generation 2 is ready
         slow = Load(listener.getsockname(), clients=1, path="/slow").start()
         time.sleep(0.2)
@@ -89,6 +92,25 @@ def test_supervise_starts_on_the_spare_cpu_and_drains_there(
         if slow is not None:
             samples = slow.stop()
             assert all(s.outcome == "ok" for s in samples), samples
+        sup.close()
+
+
+def test_supervise_restarts_a_dead_generation_on_the_serving_cpu(
+    listener: socket.socket, tmp_path: Path, cpus: tuple[int, int]
+) -> None:
+    """Nothing serves while the replacement of a crashed generation starts: supervise (on the
+    spare CPU) spawns it on the serving CPU, at normal priority, not on its own CPU."""
+    serve, spare = cpus
+    wrap = ["taskset", "-c", str(serve)]
+    sup = Supervise(tmp_path, [listener], ["--spare-cpus", str(spare)], wrap=wrap)
+    try:
+        sup.wait_ready()
+        assert masks(sup.pid) == {frozenset({spare})}
+        os.kill(sup.generation_pid(1), signal.SIGKILL)
+        second = sup.generation_pid(2)
+        assert masks(second) == {frozenset({serve})}
+        assert policies(second) == {os.SCHED_OTHER}
+    finally:
         sup.close()
 
 

@@ -181,3 +181,44 @@ def test_a_child_spawned_inside_spawning_is_born_on_the_spare_cpus() -> None:
         for proc in spawned:
             proc.kill()
             proc.wait()
+
+
+def test_with_a_home_a_start_up_goes_back_there_not_to_the_callers_cpus(
+    family: tuple[int, int],
+) -> None:
+    """supervise runs on the spare CPU itself: a generation it restores goes to *home*."""
+    first, last = two_cpus()
+    child, grandchild = family
+    own = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {last})  # the caller on the spare CPU, as supervise is
+    try:
+        priority = StartPriority("normal", spare_cpus=frozenset({last}), home=frozenset({first}))
+        lowered = priority.lower(child)
+        assert lowered is not None
+        assert masks(child) == masks(grandchild) == {frozenset({last})}
+        lowered.restore()
+        assert masks(child) == masks(grandchild) == {frozenset({first})}
+        assert priority.without_priority().home == frozenset({first})
+    finally:
+        os.sched_setaffinity(0, own)
+
+
+def test_a_child_spawned_inside_spawning_home_is_born_on_the_home_cpus() -> None:
+    first, last = two_cpus()
+    own = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {last})
+    spawned: list[subprocess.Popen[bytes]] = []
+    try:
+        priority = StartPriority("idle", spare_cpus=frozenset({last}), home=frozenset({first}))
+        with priority.spawning_home():
+            spawned.append(subprocess.Popen(["sleep", "5"]))
+        assert os.sched_getaffinity(0) == {last}
+        assert os.sched_getaffinity(spawned[0].pid) == {first}
+        with StartPriority("idle", spare_cpus=frozenset({last})).spawning_home():  # no home
+            spawned.append(subprocess.Popen(["sleep", "5"]))
+        assert os.sched_getaffinity(spawned[1].pid) == {last}
+    finally:
+        os.sched_setaffinity(0, own)
+        for proc in spawned:
+            proc.kill()
+            proc.wait()

@@ -14,7 +14,10 @@ So a service can keep some CPUs *spare*. It runs on the others (systemd's ``CPUA
 - a starting generation runs only on the spare CPUs until its ``READY=1``, then gets back the
   affinity of whoever started it (:meth:`~.priority.StartPriority.lower` and
   :meth:`~.priority.Lowered.restore`);
-- the generation it replaces is moved onto them for its drain and its exit (:func:`move`).
+- the generation it replaces is moved onto them for its drain and its exit (:func:`move`);
+- ``supervise`` itself runs on them: its part of a restart (the spawn, the ``READY=1``
+  bookkeeping, reaping the old generation) took 12-20 ms of CPU per restart, which on the
+  serving CPU cost 2-3% of its time at a restart every 1.2 s.
 
 Affinity needs no privilege for one's own processes. A CPU that the kernel does not let us use
 (offline, outside the cgroup's cpuset) is an error when the option is read, not at the first

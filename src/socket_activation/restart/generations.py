@@ -115,8 +115,9 @@ class Generations:
         env = dict(self._env)
         env[NOTIFY_SOCKET] = notify_socket
         fds = [s.fileno() for s in self.sockets]
-        # born on the spare CPUs, if any, when another generation serves
-        spawning = self.start_priority.spawning() if self.serving else contextlib.nullcontext()
+        # born on the spare CPUs, if any, when another generation serves; else where it serves
+        priority = self.start_priority
+        spawning = priority.spawning() if self.serving else priority.spawning_home()
         try:
             with spawning:
                 pid = spawn_with_sockets(self.argv, fds, self.names, env)

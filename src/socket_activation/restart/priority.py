@@ -138,10 +138,11 @@ class StartPriority:
     ``idle`` escalates to); ``nice=0`` turns lowering off in any mode. ValueError otherwise.
     *spare_cpus* (:mod:`~socket_activation.restart.affinity`): a generation that starts runs
     only on these CPUs until it is ready, in any mode, and :meth:`set_aside` moves the one it
-    replaces onto them.
+    replaces onto them. *home*: the CPUs a ready generation serves on, for a caller that itself
+    runs elsewhere (supervise, on the spare CPUs); None: the caller process's own affinity.
     """
 
-    __slots__ = ("mode", "nice", "spare_cpus")
+    __slots__ = ("home", "mode", "nice", "spare_cpus")
 
     def __init__(
         self,
@@ -149,6 +150,7 @@ class StartPriority:
         nice: int = DEFAULT_NICE,
         *,
         spare_cpus: frozenset[int] | None = None,
+        home: frozenset[int] | None = None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"start priority must be one of {', '.join(MODES)}, got {mode!r}")
@@ -159,6 +161,7 @@ class StartPriority:
         self.mode = "normal" if nice == 0 else mode  # 0 turns lowering off, as it always did
         self.nice = nice
         self.spare_cpus = spare_cpus
+        self.home = home
 
     def __repr__(self) -> str:
         spare = f", spare_cpus={sorted(self.spare_cpus)}" if self.spare_cpus else ""
@@ -166,7 +169,7 @@ class StartPriority:
 
     def without_priority(self) -> StartPriority:
         """The same spare CPUs at normal priority: for when :meth:`unavailable` says why not."""
-        return StartPriority("normal", spare_cpus=self.spare_cpus)
+        return StartPriority("normal", spare_cpus=self.spare_cpus, home=self.home)
 
     def unavailable(self) -> str | None:
         """Why this mode cannot be used by this process (then start at normal priority)."""
@@ -187,7 +190,7 @@ class StartPriority:
         mask = None
         if self.spare_cpus:
             # the process's own (its main thread's): a calling thread's may differ
-            mask = frozenset(os.sched_getaffinity(os.getpid()))
+            mask = self.home or frozenset(os.sched_getaffinity(os.getpid()))
             affinity.move(pid, self.spare_cpus)
         if self.mode == "idle":
             _set_policy(pid, os.SCHED_IDLE)
@@ -197,24 +200,16 @@ class StartPriority:
         _set(pid, min(19, base + self.nice))
         return Lowered(pid, idle=False, nice=self.nice, base=base, mask=mask)
 
-    @contextlib.contextmanager
-    def spawning(self) -> Iterator[None]:
+    def spawning(self) -> contextlib.AbstractContextManager[None]:
         """Around a spawn (the handoff: around the whole wait for its ``READY=1``): the calling
         thread runs on the spare CPUs meanwhile, so the child is born there and its ``exec``
         does not run on a serving CPU; then the thread is put back."""
-        if not self.spare_cpus:
-            yield
-            return
-        own = os.sched_getaffinity(0)  # 0: this thread
-        try:
-            os.sched_setaffinity(0, self.spare_cpus)
-        except OSError:  # the CPUs went away (a cpuset changed): spawn where we are
-            yield
-            return
-        try:
-            yield
-        finally:
-            os.sched_setaffinity(0, own)
+        return _running_on(self.spare_cpus)
+
+    def spawning_home(self) -> contextlib.AbstractContextManager[None]:
+        """Around the spawn of a generation that serves at once (none serves yet): the calling
+        thread runs on the *home* CPUs meanwhile, so the child is born where it serves."""
+        return _running_on(self.home)
 
     def set_aside(self, pid: int, *, children: bool = True) -> bool:
         """Move a generation that has stopped serving onto the spare CPUs for its drain and
@@ -222,3 +217,21 @@ class StartPriority:
         if not self.spare_cpus:
             return False
         return affinity.move(pid, self.spare_cpus, children=children)
+
+
+@contextlib.contextmanager
+def _running_on(cpus: frozenset[int] | None) -> Iterator[None]:
+    """The calling thread on *cpus* inside the block (None: where it is), then put back."""
+    if not cpus:
+        yield
+        return
+    own = os.sched_getaffinity(0)  # 0: this thread
+    try:
+        os.sched_setaffinity(0, cpus)
+    except OSError:  # the CPUs went away (a cpuset changed): spawn where we are
+        yield
+        return
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, own)

@@ -29,7 +29,9 @@
   of the privilege to restore it (:mod:`~socket_activation.restart.priority`).
 - ``spare_cpus``: CPUs the serving generation does not use. A generation started while another
   serves runs only on them until its ``READY=1``; the one it replaces is moved onto them for its
-  drain and exit (:mod:`~socket_activation.restart.affinity`).
+  drain and exit (:mod:`~socket_activation.restart.affinity`). :meth:`Supervisor.run` runs on
+  them too (its spawns, bookkeeping and reaping stay off the serving CPUs) and generations
+  serve on the CPUs the supervisor was made on.
 - ``exit_idle_time=S``: once the kernel has shown no connection open or queued on any socket
   for S seconds (:class:`~socket_activation.restart.idle.IdleWatch`), stop like ``SIGTERM``
   (``STOPPING=1``, the generation drains) and exit 0. Only for sockets a service manager holds
@@ -75,6 +77,7 @@ import socket
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
+from . import affinity
 from .child_env import child_environment
 from .crashloop import RESTART_BURST, RESTART_WINDOW, RestartPolicy
 from .generations import Generations
@@ -133,8 +136,11 @@ class Supervisor:
         child_env = child_environment(env)
         child_env.update(health.environment() if health else {})
         spare = frozenset(spare_cpus) if spare_cpus is not None else None
+        # generations serve where supervise was started; run() moves supervise to the spare CPUs
+        self._home = frozenset(os.sched_getaffinity(0)) if spare else None
+        self._spare = spare
         # ValueError for a bad one
-        priority = StartPriority(start_priority, start_nice, spare_cpus=spare)
+        priority = StartPriority(start_priority, start_nice, spare_cpus=spare, home=self._home)
         if (why := priority.unavailable()) is not None:
             self._log(f"new generations start at normal priority: {why}")
             priority = priority.without_priority()
@@ -186,6 +192,7 @@ class Supervisor:
     def run(self) -> int:
         """Start the first generation and supervise until done; returns the exit status."""
         try:
+            self._step_aside()
             with (
                 SignalWake() as wake,
                 self._readiness_socket() as readiness,
@@ -206,6 +213,14 @@ class Supervisor:
         finally:
             self._reloads.close()
             self._generations.kill_all()
+            if self._home is not None:  # a library caller gets its affinity back
+                affinity.move(os.getpid(), self._home, children=False)
+
+    def _step_aside(self) -> None:
+        """With spare CPUs, supervise's own work (spawning, reaping, the notify socket, logs)
+        runs on them too, not on the CPUs its generations serve on."""
+        if self._spare and not affinity.move(os.getpid(), self._spare, children=False):
+            self._log("cannot move supervise onto the spare CPUs; it stays where it is")
 
     def _readiness_socket(self) -> ReadinessSocket:
         if self._first is None:
