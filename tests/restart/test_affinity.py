@@ -7,7 +7,7 @@ import contextlib
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -222,3 +222,48 @@ def test_a_child_spawned_inside_spawning_home_is_born_on_the_home_cpus() -> None
         for proc in spawned:
             proc.kill()
             proc.wait()
+
+
+def test_lower_at_birth_leaves_the_cpus_the_spawn_gave(family: tuple[int, int]) -> None:
+    """at_birth: the child was born on the spare CPUs inside spawning(); lower() does not walk
+    its threads for the affinity again (here it is elsewhere, so a walk would show)."""
+    first, last = two_cpus()
+    child, _grandchild = family
+    affinity.move(child, {first})
+    priority = StartPriority("normal", spare_cpus=frozenset({last}))
+    assert priority.lower(child, at_birth=True) is not None
+    assert masks(child) == {frozenset({first})}
+    assert priority.lower(child) is not None
+    assert masks(child) == {frozenset({last})}
+
+
+def test_restore_puts_affinity_class_and_nice_back_in_one_walk(
+    family: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each walk lists /proc again and again (every read lets the GIL go, and in the handoff
+    the serving threads wait for each turn): restore() walks once for all three."""
+    first, last = two_cpus()
+    child, grandchild = family
+    own = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {first})
+    try:
+        lowered = StartPriority("nice", 5, spare_cpus=frozenset({last})).lower(child)
+        assert lowered is not None
+        assert os.getpriority(os.PRIO_PROCESS, grandchild) == min(
+            19, os.getpriority(os.PRIO_PROCESS, 0) + 5
+        )
+        walks: list[int] = []
+        real = tasks.each
+
+        def counted(pid: int, change: Callable[[int], None], **options: bool) -> bool:
+            walks.append(pid)
+            return real(pid, change, **options)
+
+        for module in ("priority", "affinity"):
+            monkeypatch.setattr(f"socket_activation.restart.{module}.each", counted)
+        lowered.restore()
+        assert walks == [child]
+        assert masks(child) == masks(grandchild) == {frozenset({first})}
+        assert os.getpriority(os.PRIO_PROCESS, grandchild) == os.getpriority(os.PRIO_PROCESS, 0)
+    finally:
+        os.sched_setaffinity(0, own)

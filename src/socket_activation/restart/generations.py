@@ -119,14 +119,14 @@ class Generations:
         priority = self.start_priority
         spawning = priority.spawning() if self.serving else priority.spawning_home()
         try:
-            with spawning:
+            with spawning as placed:
                 pid = spawn_with_sockets(self.argv, fds, self.names, env)
         except OSError as exc:
             self._log(f"cannot start generation {self._count} ({self.argv[0]!r}): {exc}")
             return [Outcome(self._count, "not-started", reason=str(exc))]
         gen = Generation(self._count, pid, "starting", time.monotonic() + self.ready_timeout)
         if self.serving is not None:  # yield the CPU to the one that serves
-            gen.lowered = self.start_priority.lower(pid)
+            gen.lowered = self.start_priority.lower(pid, at_birth=placed)
             if gen.lowered is not None and gen.lowered.idle:
                 gen.escalate_at = time.monotonic() + IDLE_LIMIT
         self._generations.append(gen)

@@ -78,6 +78,25 @@ def _set_policy(pid: int, policy: int) -> None:
     each(pid, lambda task: os.sched_setscheduler(task, policy, param))
 
 
+def _apply(pid: int, *, mask: frozenset[int] | None, policy: int | None, nice: int | None) -> None:
+    """Affinity, then class, then nice value, on every task in one walk (:func:`~.tasks.each`):
+    each listing and each file it reads lets the GIL go and take it back, and in the handoff the
+    serving threads of this process wait for every such turn."""
+    if mask is None and policy is None and nice is None:
+        return
+    param = os.sched_param(0)
+
+    def change(task: int) -> None:
+        if mask is not None:
+            os.sched_setaffinity(task, mask)
+        if policy is not None:
+            os.sched_setscheduler(task, policy, param)
+        if nice is not None:
+            os.setpriority(os.PRIO_PROCESS, task, nice)
+
+    each(pid, change)
+
+
 def lower(pid: int, increment: int) -> int:
     """Nice every task of *pid* (and descendants) by *increment*; returns the value to restore."""
     base = os.getpriority(os.PRIO_PROCESS, 0)
@@ -122,13 +141,9 @@ class Lowered:
 
     def restore(self) -> None:
         """Back to the caller's own class, nice value and CPU affinity, every task."""
-        if self.mask is not None:
-            affinity.move(self.pid, self.mask)
-        if self.idle:
-            self.idle = False
-            _set_policy(self.pid, os.SCHED_OTHER)
-        if self.nice > 0:
-            _set(self.pid, self.base)
+        policy = os.SCHED_OTHER if self.idle else None
+        self.idle = False
+        _apply(self.pid, mask=self.mask, policy=policy, nice=self.base if self.nice > 0 else None)
 
 
 class StartPriority:
@@ -181,9 +196,15 @@ class StartPriority:
             return _NO_RESTORE
         return None
 
-    def lower(self, pid: int) -> Lowered | None:
+    def lower(self, pid: int, *, at_birth: bool = False) -> Lowered | None:
         """Lower every task of *pid* (and descendants), and move them to the spare CPUs;
-        None in ``normal`` mode without spare CPUs."""
+        None in ``normal`` mode without spare CPUs.
+
+        *at_birth*: *pid* was spawned inside a :meth:`spawning` block that placed it on the
+        spare CPUs: its affinity is not set again. (Its class is: glibc's
+        ``posix_spawnattr_setschedpolicy`` takes no ``SCHED_IDLE``, so the child cannot be born
+        idle without the spawning thread going idle itself, and that thread holds the GIL.)
+        """
         if self.mode == "normal" and not self.spare_cpus:
             return None
         base = os.getpriority(os.PRIO_PROCESS, 0)
@@ -191,22 +212,24 @@ class StartPriority:
         if self.spare_cpus:
             # the process's own (its main thread's): a calling thread's may differ
             mask = self.home or frozenset(os.sched_getaffinity(os.getpid()))
-            affinity.move(pid, self.spare_cpus)
-        if self.mode == "idle":
-            _set_policy(pid, os.SCHED_IDLE)
-            return Lowered(pid, idle=True, nice=self.nice, base=base, mask=mask)
-        if self.mode == "normal":
-            return Lowered(pid, idle=False, nice=0, base=base, mask=mask)
-        _set(pid, min(19, base + self.nice))
-        return Lowered(pid, idle=False, nice=self.nice, base=base, mask=mask)
+        idle, nice = self.mode == "idle", self.nice if self.mode == "nice" else 0
+        _apply(
+            pid,
+            mask=None if at_birth else self.spare_cpus,
+            policy=os.SCHED_IDLE if idle else None,
+            nice=min(19, base + nice) if nice else None,
+        )
+        return Lowered(pid, idle=idle, nice=self.nice if idle else nice, base=base, mask=mask)
 
-    def spawning(self) -> contextlib.AbstractContextManager[None]:
+    def spawning(self) -> contextlib.AbstractContextManager[bool]:
         """Around a spawn (the handoff: around the whole wait for its ``READY=1``): the calling
         thread runs on the spare CPUs meanwhile, so the child is born there and its ``exec``
-        does not run on a serving CPU; then the thread is put back."""
+        does not run on a serving CPU; then the thread is put back. Gives False when the thread
+        could not be moved (a child born inside is then not placed: ``lower(at_birth=False)``).
+        """
         return _running_on(self.spare_cpus)
 
-    def spawning_home(self) -> contextlib.AbstractContextManager[None]:
+    def spawning_home(self) -> contextlib.AbstractContextManager[bool]:
         """Around the spawn of a generation that serves at once (none serves yet): the calling
         thread runs on the *home* CPUs meanwhile, so the child is born where it serves."""
         return _running_on(self.home)
@@ -220,18 +243,19 @@ class StartPriority:
 
 
 @contextlib.contextmanager
-def _running_on(cpus: frozenset[int] | None) -> Iterator[None]:
-    """The calling thread on *cpus* inside the block (None: where it is), then put back."""
+def _running_on(cpus: frozenset[int] | None) -> Iterator[bool]:
+    """The calling thread on *cpus* inside the block (None: where it is), then put back; gives
+    False when it could not be moved there."""
     if not cpus:
-        yield
+        yield True
         return
     own = os.sched_getaffinity(0)  # 0: this thread
     try:
         os.sched_setaffinity(0, cpus)
     except OSError:  # the CPUs went away (a cpuset changed): spawn where we are
-        yield
+        yield False
         return
     try:
-        yield
+        yield True
     finally:
         os.sched_setaffinity(0, own)

@@ -49,7 +49,7 @@ def start_successor(
     """
     # this thread, and so the child it spawns, runs on the spare CPUs (if there are any) until
     # the child is ready: the serving threads keep the serving CPUs to themselves meanwhile
-    with ReadinessSocket() as readiness, start_priority.spawning():
+    with ReadinessSocket() as readiness, start_priority.spawning() as placed:
         env = dict(environ)
         env[NOTIFY_SOCKET] = readiness.address
         try:
@@ -59,7 +59,7 @@ def start_successor(
         except OSError as exc:
             raise HandoffError(f"cannot start {argv[0]!r}: {exc}") from exc
         on_spawn(pid)
-        lowered = start_priority.lower(pid)
+        lowered = start_priority.lower(pid, at_birth=placed)
         after = None if lowered is None or not lowered.idle else (IDLE_LIMIT, lowered.escalate)
         try:
             note = readiness.wait_ready(pid, ready_timeout, after=after)

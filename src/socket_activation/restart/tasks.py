@@ -10,9 +10,8 @@ generation creates its threads right after ``READY=1``, exactly when it is put b
 
 from __future__ import annotations
 
-import contextlib
+import os
 from collections.abc import Callable
-from pathlib import Path
 
 __all__ = ["each", "threads", "tree"]
 
@@ -23,23 +22,41 @@ _ROUNDS = 8
 def threads(pid: int) -> list[int]:
     """Every task id of *pid* itself (not its children); ``[]`` when it is gone or unreadable."""
     try:
-        return [int(task.name) for task in Path(f"/proc/{pid}/task").iterdir()]
+        return [int(name) for name in os.listdir(f"/proc/{pid}/task")]
     except OSError:
         return []
 
 
 def tree(pid: int) -> list[int]:
-    """Every task (thread) id of *pid* and of its descendants, as /proc shows them now."""
+    """Every task (thread) id of *pid* and of its descendants, as /proc shows them now.
+
+    Plain ``os`` calls, not :mod:`pathlib`: the handoff walks its new process from a thread of
+    the serving process, whose other threads wait for the GIL while this runs Python.
+    """
     tasks: list[int] = []
     todo = [pid]
     while todo:
         proc = todo.pop()
-        with contextlib.suppress(OSError):
-            for task in Path(f"/proc/{proc}/task").iterdir():
-                tasks.append(int(task.name))
-                with contextlib.suppress(OSError):
-                    todo.extend(int(c) for c in (task / "children").read_text().split())
+        for task in threads(proc):
+            tasks.append(task)
+            todo.extend(_children(proc, task))
     return tasks
+
+
+def _children(pid: int, task: int) -> list[int]:
+    try:
+        fd = os.open(f"/proc/{pid}/task/{task}/children", os.O_RDONLY)
+    except OSError:
+        return []
+    chunks: list[bytes] = []
+    try:
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+    except OSError:
+        return []
+    finally:
+        os.close(fd)
+    return [int(child) for child in b"".join(chunks).split()]
 
 
 def each(pid: int, change: Callable[[int], None], *, children: bool = True) -> bool:
