@@ -114,6 +114,32 @@ def test_supervise_restarts_a_dead_generation_on_the_serving_cpu(
         sup.close()
 
 
+LIBRARY_CALLER = """
+import os, socket, sys
+from socket_activation.restart.supervisor import Supervisor
+serve, spare = int(sys.argv[1]), int(sys.argv[2])
+os.sched_setaffinity(0, {serve})
+listener = socket.create_server(("127.0.0.1", 0))
+child = [sys.executable, "-c", "import os; print(sorted(os.sched_getaffinity(0)))"]
+supervisor = Supervisor(child, [listener], ["web"], ready="started", spare_cpus={spare})
+status = supervisor.run()
+print(status, sorted(os.sched_getaffinity(0)), flush=True)
+"""
+
+
+def test_a_library_caller_of_run_gets_its_cpus_back(cpus: tuple[int, int]) -> None:
+    """Supervisor.run() moves its process onto the spare CPU for the run and back after; the
+    first generation (nothing serves yet) is born on the caller's CPU."""
+    serve, spare = cpus
+    result = subprocess.run(
+        [sys.executable, "-c", LIBRARY_CALLER, str(serve), str(spare)],
+        capture_output=True, text=True, timeout=30, check=False,
+        env=dict(os.environ, PYTHONPATH=str(ROOT / "src")),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [f"[{serve}]", f"0 [{serve}]"]
+
+
 def test_supervise_says_when_the_spare_cpus_are_its_own(
     listener: socket.socket, tmp_path: Path, cpus: tuple[int, int]
 ) -> None:
