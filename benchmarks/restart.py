@@ -24,7 +24,7 @@ the others, and start-ups and leaving generations on them (supervise's and the h
 ``--spare-cpus``).
 
 Prints ONE table, scenarios side by side; ``--json PATH`` also writes the numbers, ``--phases``
-where in a restart the slow requests are (benchmarks/_phases.py).
+where in a restart the slow requests are and which were the slowest (benchmarks/_phases.py).
 ``--quick`` is a smoke run (3 restarts, 1 s steady). Targets for supervise and handoff:
 0 failed requests, max latency during restarts < 50 ms, throughput during restarts >= 0.8x steady.
 """
@@ -678,7 +678,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--phases",
         action="store_true",
-        help="also print where in a restart the slow requests are (50 ms buckets)",
+        help="also print where in a restart the slow requests are (50 ms buckets), and the slowest",
     )
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.add_argument(
@@ -725,11 +725,12 @@ def main(argv: list[str] | None = None) -> int:
             results.append(run_scenario(name, args, tmp))
     print(render(results, args), flush=True)
     if args.phases:
-        from _phases import phases  # benchmarks/, this script's directory
+        from _phases import phases, slowest  # benchmarks/, this script's directory
 
         for r in results:
             if "skipped" not in r:
                 print("\n" + phases(r, 2 * args.interval if args.interleave else args.interval))
+                print("\n" + slowest(r, args.interval))
     if args.json:
         hidden = ("series", "restart_at", "t0")
         plain = [{k: v for k, v in r.items() if k not in hidden} for r in results]
