@@ -26,6 +26,7 @@ from socket_activation.net.bind import bind_address, owns_unix_socket, remove_un
 from socket_activation.restart.handoff import MANAGER_NOTIFY_SOCKET, Upgrader, announce_ready
 from socket_activation.restart.readiness import ReadinessSocket
 from socket_activation.testing import ActivatedServer
+from tests.conftest import require_root
 from tests.support.load import Load
 from tests.support.paths import TESTS
 
@@ -526,3 +527,48 @@ def test_retire_after_false_exits_at_normal_priority(app_factory: Callable[..., 
     app.handed_over(app.pid)
     assert app.server.wait(20) == 0
     assert exit_policy(app, app.pid) == "other"
+
+
+# A child that says READY=1 with its own scheduling policy then, and waits to be killed.
+POLICY_CHILD = """
+import os, socket, time
+a = os.environ['NOTIFY_SOCKET']; a = '\\0' + a[1:] if a[0] == '@' else a
+with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+    s.sendto(('READY=1\\nSTATUS=%d' % os.sched_getscheduler(0)).encode(), a)
+time.sleep(60)
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is Linux only")
+@pytest.mark.parametrize(("found", "walks"), [(True, 1), (False, 2)], ids=["born", "lowered"])
+def test_the_new_process_is_born_idle_and_walked_only_to_be_put_back(
+    listener: socket.socket,
+    pids: Pids,
+    monkeypatch: pytest.MonkeyPatch,
+    found: bool,
+    walks: int,
+) -> None:
+    """The spawn gives it SCHED_IDLE before its exec (spawn_nogil), so the upgrade thread lists
+    its tasks once, to put it back after READY=1; where libc's attributes could not be read it
+    is lowered after its birth, a walk more. Either way it starts idle and serves at normal."""
+    require_root()  # leaving SCHED_IDLE needs CAP_SYS_NICE (or RLIMIT_NICE)
+    from socket_activation.restart import spawn_nogil, tasks
+
+    listed: list[int] = []
+    real = tasks.each
+
+    def counted(pid: int, change: Callable[[int], None], **options: bool) -> bool:
+        listed.append(pid)
+        return real(pid, change, **options)
+
+    monkeypatch.setattr("socket_activation.restart.priority.each", counted)
+    upgrader = Upgrader(
+        [listener], names=["web"], argv=child_argv(POLICY_CHILD), retire_after=False
+    )
+    if not found:
+        monkeypatch.setattr(spawn_nogil, "_policy_at", [None])
+    result = upgrader.upgrade()
+    pids.add(result.pid)
+    assert result.status == str(os.SCHED_IDLE)  # while it started
+    assert listed == [result.pid] * walks
+    assert os.sched_getscheduler(result.pid) == os.SCHED_OTHER  # now that it serves

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -148,3 +148,93 @@ def test_without_the_right_to_restore_it_says_why() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=30
     ).stdout.splitlines()
     assert out == ["restoring the priority needs CAP_SYS_NICE or RLIMIT_NICE (LimitNICE=)"] * 2
+
+
+# --- born(): supervise's spawn gives the child the start class from birth ---
+
+
+def _spawn_inside(priority: StartPriority) -> tuple[bool, int, int, int]:
+    """Spawn a sleeper inside ``priority.born()``: (what it gave, the calling thread's policy
+    inside, the child's policy and nice); the child is killed."""
+    with priority.born() as classed:
+        inside = os.sched_getscheduler(0)
+        proc = subprocess.Popen(["sleep", "30"])
+    try:
+        return classed, inside, os.sched_getscheduler(proc.pid), nice_of(proc.pid)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_born_idle_gives_the_child_sched_idle_and_the_thread_its_class_back() -> None:
+    require_root()  # leaving SCHED_IDLE needs CAP_SYS_NICE (or RLIMIT_NICE)
+    own = nice_of(0)
+    assert _spawn_inside(StartPriority("idle", 10)) == (True, os.SCHED_IDLE, os.SCHED_IDLE, own)
+    assert (os.sched_getscheduler(0), nice_of(0)) == (os.SCHED_OTHER, own)
+
+
+def test_born_nice_gives_the_child_its_levels_and_the_thread_its_nice_back() -> None:
+    require_root()  # a lower nice value again needs CAP_SYS_NICE (or RLIMIT_NICE)
+    own = nice_of(0)
+    lowered = min(19, own + 5)
+    assert _spawn_inside(StartPriority("nice", 5)) == (True, os.SCHED_OTHER, 0, lowered)
+    assert (os.sched_getscheduler(0), nice_of(0)) == (os.SCHED_OTHER, own)
+
+
+def test_born_changes_nothing_in_normal_mode_or_for_a_thread_of_another_class() -> None:
+    """A thread at SCHED_BATCH (its owner's choice) is not made idle and then put at OTHER."""
+    own = nice_of(0)
+    assert _spawn_inside(StartPriority("normal")) == (False, os.SCHED_OTHER, 0, own)
+    os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+    try:
+        got = _spawn_inside(StartPriority("idle", 10))
+        assert got == (False, os.SCHED_BATCH, os.SCHED_BATCH, own)
+        assert os.sched_getscheduler(0) == os.SCHED_BATCH
+    finally:
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+
+
+def test_a_child_born_lowered_and_placed_is_not_walked_until_it_is_ready(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Born on the spare CPUs at the start class: lower() has nothing left to set, so it lists
+    no /proc (each listing lets the GIL go); restore() still walks once."""
+    require_root()
+    from socket_activation.restart import tasks
+
+    walks: list[int] = []
+    real = tasks.each
+
+    def counted(pid: int, change: Callable[[int], None], **options: bool) -> bool:
+        walks.append(pid)
+        return real(pid, change, **options)
+
+    monkeypatch.setattr("socket_activation.restart.priority.each", counted)
+    priority = StartPriority("idle", 10, spare_cpus=frozenset(os.sched_getaffinity(0)))
+    with priority.spawning() as placed, priority.born() as classed:
+        proc = subprocess.Popen(["sleep", "30"])
+    try:
+        lowered = priority.lower(proc.pid, at_birth=placed, born_lowered=classed)
+        assert lowered is not None
+        assert lowered.idle
+        assert walks == []
+        assert os.sched_getscheduler(proc.pid) == os.SCHED_IDLE
+        lowered.restore()
+        assert walks == [proc.pid]
+        assert os.sched_getscheduler(proc.pid) == os.SCHED_OTHER
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_born_in_class_says_whether_a_child_is_already_idle() -> None:
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        assert not StartPriority("idle").born_in_class(child.pid)
+        os.sched_setscheduler(child.pid, os.SCHED_IDLE, os.sched_param(0))
+        assert StartPriority("idle").born_in_class(child.pid)
+        assert not StartPriority("nice", 5).born_in_class(child.pid)
+    finally:
+        child.kill()
+        child.wait()
+    assert not StartPriority("idle").born_in_class(child.pid)  # gone

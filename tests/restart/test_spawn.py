@@ -166,3 +166,60 @@ def test_release_gil_reports_a_missing_program_as_posix_spawnp_does() -> None:
 def test_release_gil_refuses_process_options() -> None:
     with pytest.raises(ValueError, match="release_gil"):
         spawn_with_sockets(["true"], [], [], {}, setsid=True, release_gil=True)
+
+
+# --- born idle: the handoff's child at SCHED_IDLE from before its exec ---
+
+# the first thing the child does is say its own policy: nobody lowers it after the spawn here
+SAYS_POLICY = "import os; print(os.sched_getscheduler(0), flush=True)"
+
+
+def _born_policy(tmp_path: Path, *, sched_idle: bool = False) -> int:
+    out_path = tmp_path / "policy"
+    out = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        pid = spawn_with_sockets(
+            [sys.executable, "-c", SAYS_POLICY], [], [], dict(os.environ), stdout=out,
+            release_gil=True, sched_idle=sched_idle,
+        )  # fmt: skip
+    finally:
+        os.close(out)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    return int(out_path.read_text())
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is Linux only")
+def test_sched_idle_gives_the_child_sched_idle_from_birth_and_leaves_the_caller(
+    tmp_path: Path,
+) -> None:
+    """glibc's setter refuses SCHED_IDLE; the policy written into the attributes is applied by
+    the child itself before exec. The calling thread stays at its own class."""
+    assert spawn_nogil.can_spawn_idle()
+    assert _born_policy(tmp_path, sched_idle=True) == os.SCHED_IDLE
+    assert _born_policy(tmp_path) == os.SCHED_OTHER
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is Linux only")
+def test_the_policy_is_found_where_libc_keeps_it() -> None:
+    """The offset found holds what the setter wrote: SCHED_RR set, SCHED_RR read back."""
+    import ctypes
+
+    assert spawn_nogil.prepare()
+    libc, at = spawn_nogil._libc[0], spawn_nogil._policy_at[0]
+    assert at is not None
+    attr = ctypes.create_string_buffer(spawn_nogil._ATTR_SIZE)
+    assert libc.posix_spawnattr_init(attr) == 0
+    assert libc.posix_spawnattr_setschedpolicy(attr, os.SCHED_RR) == 0
+    assert ctypes.c_int.from_buffer(attr, at).value == os.SCHED_RR
+    assert libc.posix_spawnattr_setschedpolicy(attr, os.SCHED_IDLE) != 0  # why we write it
+
+
+def test_where_the_policy_cannot_be_found_the_child_is_born_as_the_caller(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert spawn_nogil.prepare()
+    monkeypatch.setattr(spawn_nogil, "_policy_at", [None])
+    assert not spawn_nogil.can_spawn_idle()
+    assert _born_policy(tmp_path, sched_idle=True) == os.SCHED_OTHER

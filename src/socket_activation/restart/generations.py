@@ -118,15 +118,17 @@ class Generations:
         # born on the spare CPUs, if any, when another generation serves; else where it serves
         priority = self.start_priority
         spawning = priority.spawning() if self.serving else priority.spawning_home()
+        # and at the start class: it never starts at normal priority beside the one serving
+        born = priority.born() if self.serving else contextlib.nullcontext(False)
         try:
-            with spawning as placed:
+            with spawning as placed, born as classed:
                 pid = spawn_with_sockets(self.argv, fds, self.names, env)
         except OSError as exc:
             self._log(f"cannot start generation {self._count} ({self.argv[0]!r}): {exc}")
             return [Outcome(self._count, "not-started", reason=str(exc))]
         gen = Generation(self._count, pid, "starting", time.monotonic() + self.ready_timeout)
         if self.serving is not None:  # yield the CPU to the one that serves
-            gen.lowered = self.start_priority.lower(pid, at_birth=placed)
+            gen.lowered = priority.lower(pid, at_birth=placed, born_lowered=classed)
             if gen.lowered is not None and gen.lowered.idle:
                 gen.escalate_at = time.monotonic() + IDLE_LIMIT
         self._generations.append(gen)

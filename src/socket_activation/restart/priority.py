@@ -52,8 +52,9 @@ IDLE_LIMIT = 5.0
 _NO_RESTORE = "restoring the priority needs CAP_SYS_NICE or RLIMIT_NICE (LimitNICE=)"
 
 
-def can_restore(increment: int) -> bool:
-    """True when this process may put a child lowered by *increment* back to its own value.
+def can_restore(increment: int, *, nice: int | None = None) -> bool:
+    """True when this process may put a task lowered by *increment* back to *nice* (default:
+    the calling thread's own value).
 
     The rule is the kernel's ``can_nice()``: a nice value *n* may be set (and a task taken out
     of ``SCHED_IDLE`` at *n*) when ``20 - n <= RLIMIT_NICE``, or with ``CAP_SYS_NICE``.
@@ -64,7 +65,7 @@ def can_restore(increment: int) -> bool:
         return True
     import resource
 
-    current = os.getpriority(os.PRIO_PROCESS, 0)
+    current = os.getpriority(os.PRIO_PROCESS, 0) if nice is None else nice
     soft, _hard = resource.getrlimit(resource.RLIMIT_NICE)
     return soft == resource.RLIM_INFINITY or 20 - current <= soft
 
@@ -196,14 +197,16 @@ class StartPriority:
             return _NO_RESTORE
         return None
 
-    def lower(self, pid: int, *, at_birth: bool = False) -> Lowered | None:
+    def lower(
+        self, pid: int, *, at_birth: bool = False, born_lowered: bool = False
+    ) -> Lowered | None:
         """Lower every task of *pid* (and descendants), and move them to the spare CPUs;
         None in ``normal`` mode without spare CPUs.
 
         *at_birth*: *pid* was spawned inside a :meth:`spawning` block that placed it on the
-        spare CPUs: its affinity is not set again. (Its class is: glibc's
-        ``posix_spawnattr_setschedpolicy`` takes no ``SCHED_IDLE``, so the child cannot be born
-        idle without the spawning thread going idle itself, and that thread holds the GIL.)
+        spare CPUs: its affinity is not set again. *born_lowered*: it was spawned inside a
+        :meth:`born` block that gave it the start class: that is not set again either. With
+        both nothing walks its tasks: one born with no thread but the one it was spawned as.
         """
         if self.mode == "normal" and not self.spare_cpus:
             return None
@@ -216,10 +219,39 @@ class StartPriority:
         _apply(
             pid,
             mask=None if at_birth else self.spare_cpus,
-            policy=os.SCHED_IDLE if idle else None,
-            nice=min(19, base + nice) if nice else None,
+            policy=os.SCHED_IDLE if idle and not born_lowered else None,
+            nice=min(19, base + nice) if nice and not born_lowered else None,
         )
         return Lowered(pid, idle=idle, nice=self.nice if idle else nice, base=base, mask=mask)
+
+    def born_in_class(self, pid: int) -> bool:
+        """True when *pid* already runs in the start class (``idle`` mode: at ``SCHED_IDLE``,
+        as a spawn can give it from birth): :meth:`lower` need not set it."""
+        if self.mode != "idle":
+            return False
+        try:
+            return os.sched_getscheduler(pid) == os.SCHED_IDLE
+        except OSError:
+            return False
+
+    def born(self) -> contextlib.AbstractContextManager[bool]:
+        """Around a spawn call that keeps the GIL (``os.posix_spawnp``: supervise): the calling
+        thread takes the start class meanwhile (``SCHED_IDLE``, or *nice* levels lower), so the
+        child is born in it and never starts at normal priority; the thread gets its own back
+        as soon as the call returns. Gives False when nothing was changed (``normal`` mode, a
+        thread not at ``SCHED_OTHER``, or one whose class this process could not put back);
+        then :meth:`lower` lowers the child after its birth.
+
+        Not for a spawn that lets the GIL go (the handoff's, :mod:`.spawn_nogil`): the thread
+        would take the GIL back at ``SCHED_IDLE``, beside its child at the same class, while
+        the serving threads wait for it to take it (measured: the serving CPU idle 3 ms per
+        upgrade instead of 2). That spawn gives the child ``SCHED_IDLE`` itself.
+        """
+        if self.mode == "idle":
+            return _running_lowered(policy=os.SCHED_IDLE, increment=0)
+        if self.mode == "nice":
+            return _running_lowered(policy=None, increment=self.nice)
+        return contextlib.nullcontext(False)
 
     def spawning(self) -> contextlib.AbstractContextManager[bool]:
         """Around a spawn (the handoff: around the whole wait for its ``READY=1``): the calling
@@ -240,6 +272,44 @@ class StartPriority:
         if not self.spare_cpus:
             return False
         return affinity.move(pid, self.spare_cpus, children=children)
+
+
+@contextlib.contextmanager
+def _running_lowered(*, policy: int | None, increment: int) -> Iterator[bool]:
+    """The calling thread at *policy* (None: its own) and *increment* nice levels lower inside
+    the block, then put back; gives False, changing nothing, when it could not be put back:
+    a thread not at ``SCHED_OTHER``, or one :func:`can_restore` says no to."""
+    try:
+        own_policy = os.sched_getscheduler(0)  # 0: this thread
+        own_nice = os.getpriority(os.PRIO_PROCESS, 0)
+    except OSError:
+        yield False
+        return
+    if own_policy != os.SCHED_OTHER or not can_restore(max(1, increment), nice=own_nice):
+        yield False
+        return
+    lowered_nice = min(19, own_nice + increment)
+    try:
+        if increment:
+            os.setpriority(os.PRIO_PROCESS, 0, lowered_nice)
+        if policy is not None:
+            os.sched_setscheduler(0, policy, os.sched_param(0))
+    except OSError:
+        _put_back(own_policy, own_nice)
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        _put_back(own_policy, own_nice)
+
+
+def _put_back(policy: int, nice: int) -> None:
+    """The calling thread back to *policy* at *nice* (permitted: see :func:`_running_lowered`)."""
+    if os.sched_getscheduler(0) != policy:
+        os.sched_setscheduler(0, policy, os.sched_param(0))
+    if os.getpriority(os.PRIO_PROCESS, 0) != nice:
+        os.setpriority(os.PRIO_PROCESS, 0, nice)
 
 
 @contextlib.contextmanager

@@ -112,6 +112,7 @@ def spawn_with_sockets(
     stderr: int | None = None,
     sigmask: Iterable[int] | None = None,
     release_gil: bool = False,
+    sched_idle: bool = False,
 ) -> int:
     """Start *argv* as a child with *fds* at 3.. and its own ``LISTEN_PID``; returns its pid.
 
@@ -124,7 +125,9 @@ def spawn_with_sockets(
 
     ``release_gil`` lets the other threads of this process run while the child starts
     (:mod:`.spawn_nogil`; the handoff spawns from the process that serves), with the same fds
-    and environment; only without ``setsid``, ``process_group`` and ``sigmask``.
+    and environment; only without ``setsid``, ``process_group`` and ``sigmask``. With it,
+    ``sched_idle`` asks for the child to be born at ``SCHED_IDLE`` where libc allows it
+    (:func:`.spawn_nogil.spawnp`; the caller checks with ``os.sched_getscheduler``).
     """
     if release_gil and (setsid or process_group or sigmask is not None):
         raise ValueError("release_gil does not take setsid, process_group or sigmask")
@@ -167,7 +170,8 @@ def spawn_with_sockets(
             from . import spawn_nogil
 
             if spawn_nogil.prepare():
-                return spawn_nogil.spawnp(program, child_env, [(a[1], a[2]) for a in actions])
+                dup2s = [(a[1], a[2]) for a in actions]
+                return spawn_nogil.spawnp(program, child_env, dup2s, idle=sched_idle)
         return os.posix_spawnp(program[0], program, child_env, file_actions=actions, **options)
     finally:
         for fd in lifted:

@@ -55,11 +55,15 @@ def start_successor(
         try:
             # from the serving process: its other threads keep answering while the child starts
             fds = [s.fileno() for s in sockets]
-            pid = spawn_with_sockets(argv, fds, names, env, release_gil=True)
+            # born at SCHED_IDLE (idle mode): it never runs beside this thread, which takes
+            # the GIL back from the serving threads, at the same priority (spawn_nogil.py)
+            idle = start_priority.mode == "idle"
+            pid = spawn_with_sockets(argv, fds, names, env, release_gil=True, sched_idle=idle)
         except OSError as exc:
             raise HandoffError(f"cannot start {argv[0]!r}: {exc}") from exc
         on_spawn(pid)
-        lowered = start_priority.lower(pid, at_birth=placed)
+        classed = idle and start_priority.born_in_class(pid)
+        lowered = start_priority.lower(pid, at_birth=placed, born_lowered=classed)
         after = None if lowered is None or not lowered.idle else (IDLE_LIMIT, lowered.escalate)
         try:
             note = readiness.wait_ready(pid, ready_timeout, after=after)
