@@ -14,10 +14,12 @@ for gunicorn) does ``--startup`` seconds of start-up work, so any stall shows. S
 5. ``gunicorn-hup`` / ``gunicorn-usr2``: gunicorn's SIGHUP reload, and its USR2 upgrade followed
    by SIGTERM to the old master once the new one has had its start-up time.
 
-Controls, run when named: ``startup-only`` restarts nothing; at each "restart" it starts the app
-once more at ``SCHED_IDLE`` (as supervise starts a generation) on a port of its own and waits
-for it to exit after its start-up, so it measures what a start-up's CPU work alone costs the
-serving process. ``--background-hog`` runs a busy loop at ``SCHED_IDLE`` through the whole run
+Controls, run when named: ``handoff-unready`` is the handoff with every new process exiting
+before ``READY=1`` (the upgrade without the handover); ``startup-only`` restarts nothing: at
+each "restart" it starts the app once more at ``SCHED_IDLE`` (as supervise starts a
+generation) on a port of its own and waits for it to exit after its start-up, so it measures
+what a start-up's CPU work alone costs the serving process. ``--background-hog`` runs a busy
+loop at ``SCHED_IDLE`` through the whole run
 (steady windows too): what any CPU work at the lowest priority costs on this machine.
 ``--spare-cpus LIST`` keeps those CPUs spare: the benchmark (the load) and the servers run on
 the others, and start-ups and leaving generations on them (supervise's and the handoff's
@@ -61,6 +63,7 @@ EXTRA = (
     "supervise-nice0",
     "supervise-nice10",
     "handoff-noretire",
+    "handoff-unready",
     "startup-only",
 )  # runs when named in --scenarios
 # how long a server gets to answer its first request after start
@@ -247,6 +250,40 @@ class HandoffNoRetire(Handoff):
     options = ("--no-retire",)
 
 
+class HandoffUnready(Handoff):
+    """A control: the handoff, but every new process exits before its ``READY=1`` (the test
+    app's one-shot fault file), so the upgrade fails and nothing is handed over. Beside the
+    handoff it tells the upgrade's own cost from the handover's."""
+
+    name = "handoff-unready"
+
+    def start(self) -> None:
+        self.fault = self.tmp / "fault"
+        self.options = ("--fault-file", str(self.fault))
+        super().start()
+
+    def restart(self) -> None:
+        self.fault.write_text("exit-before-ready")
+        super().restart()
+
+    def settle(self) -> None:
+        """Wait for the upgrade's failure in the log (after the window, as the handoff does)."""
+        deadline = time.monotonic() + 10
+        with open(self.log) as f:
+            f.seek(self.offset)
+            text = f.read()
+            while "upgrade failed" not in text and time.monotonic() < deadline:
+                time.sleep(0.05)
+                text += f.read()
+            self.offset = f.tell()
+        if "upgrade failed" not in text:
+            raise RuntimeError(f"{self.log}: the upgrade did not fail:\n{text}")
+        self.restarts_done += 1
+
+    def note(self) -> str:
+        return "control: the upgrade without the handover (each new process exits unready)"
+
+
 class StartupOnly(Scenario):
     """A control, not a restart: each "restart" runs one more start-up of the app, and no more.
 
@@ -423,6 +460,7 @@ SCENARIOS: dict[str, type[Scenario]] = {
     "supervise-nice0": SuperviseNice0,
     "supervise-nice10": SuperviseNice10,
     "handoff-noretire": HandoffNoRetire,
+    "handoff-unready": HandoffUnready,
     "startup-only": StartupOnly,
     "handoff": Handoff,
     "naive": Naive,

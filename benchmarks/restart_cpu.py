@@ -217,13 +217,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spare-cpus", metavar="LIST", help="as restart.py --spare-cpus")
     parser.add_argument("--keep", type=Path, help="keep perf.data and result.json in this dir")
     parser.add_argument("--again", type=Path, help="analyse a --keep dir again, no new run")
+    parser.add_argument(
+        "--after-signal",
+        metavar="MS,COUNT[,FROM]",
+        help="also COUNT buckets of MS ms from FROM ms after each restart signal (e.g. 1,10 or "
+        "10,10,320), beside the same buckets one interval earlier",
+    )
     args = parser.parse_args(argv)
     cpus = serving_cpus(args.spare_cpus)
     interval = 0.6  # restart.py's default --interval, which the child runs with
+    buckets = _buckets(parser, args.after_signal)
     if args.again:
         result = json.loads((args.again / "result.json").read_text())
-        table = budget(result, read_spans(args.again / "perf.data"), cpus, interval)
-        print(render(result["name"], table, cpus))
+        spans = read_spans(args.again / "perf.data")
+        print(render(result["name"], budget(result, spans, cpus, interval), cpus))
+        _print_after_signal(result, spans, cpus, buckets, interval)
         return 0
     if shutil.which("perf") is None:
         print("restart_cpu.py needs perf (Debian: linux-perf)", file=sys.stderr)
@@ -249,8 +257,57 @@ def main(argv: list[str] | None = None) -> int:
             shutil.copy(data, args.keep / "perf.data")
             shutil.copy(out, args.keep / "result.json")
         print()
-        print(render(result["name"], budget(result, read_spans(data), cpus, interval), cpus))
+        spans = read_spans(data)
+        print(render(result["name"], budget(result, spans, cpus, interval), cpus))
+        _print_after_signal(result, spans, cpus, buckets, interval)
     return 0
+
+
+def _buckets(parser: argparse.ArgumentParser, text: str | None) -> tuple[float, int, float] | None:
+    """``--after-signal MS,COUNT[,FROM]`` as (width s, count, offset s); the parser's error
+    naming the option when it is not that."""
+    if text is None:
+        return None
+    try:
+        parts = [float(p) for p in text.split(",")]
+        if len(parts) not in (2, 3) or parts[0] <= 0 or parts[1] < 1 or parts[1] != int(parts[1]):
+            raise ValueError
+    except ValueError:
+        parser.error(f"--after-signal: expected MS,COUNT[,FROM] (e.g. 1,10), got {text!r}")
+    offset = parts[2] if len(parts) == 3 else 0.0
+    return parts[0] / 1000, int(parts[1]), offset / 1000
+
+
+def _print_after_signal(
+    result: dict[str, Any],
+    spans: list[Span],
+    cpus: set[int],
+    buckets: tuple[float, int, float] | None,
+    interval: float,
+) -> None:
+    if buckets is None:
+        return
+    from _after_signal import after_signal
+    from _after_signal import render as render_buckets
+
+    width, count, offset = buckets
+    lives = _lifetimes(result)
+    then, earlier = after_signal(
+        result,
+        spans,
+        cpus,
+        lambda span, at: owner(span, at, result, lives),
+        width=width,
+        count=count,
+        offset=offset,
+        interval=interval,
+    )
+    restarts = len(result["restart_at"])
+    print()
+    text = render_buckets(
+        result["name"], then, earlier, restarts=restarts, width=width, offset=offset
+    )
+    print(text)
 
 
 if __name__ == "__main__":

@@ -105,3 +105,24 @@ def test_startup_only_control_under_a_background_hog(tmp_path: Path) -> None:
     assert run["steady"]["failures"] == run["during"]["failures"] == 0
     assert run["during"]["requests"] > 0
     assert run["steady"]["pids"] == run["during"]["pids"] == 1
+
+
+def test_handoff_unready_control_upgrades_but_never_hands_over(tmp_path: Path) -> None:
+    """Each SIGHUP starts a new process that exits before READY=1: every restart counts (the
+    upgrade failed, as the log says), the old process answers everything, nothing fails."""
+    out = tmp_path / "results.json"
+    result = subprocess.run(
+        [
+            sys.executable, str(ROOT / "benchmarks" / "restart.py"), "--quick",
+            "--scenarios", "handoff-unready", "--phases", "--json", str(out),
+        ],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "handoff-unready: control: the upgrade without the handover" in result.stdout
+    assert "handoff-unready: the 5 slowest requests begun in restart windows" in result.stdout
+    (run,) = json.loads(out.read_text())
+    assert run["restarts"] == 3
+    assert run["steady"]["failures"] == run["during"]["failures"] == 0
+    assert run["during"]["requests"] > 0
+    assert run["steady"]["pids"] == run["during"]["pids"] == 1

@@ -116,3 +116,45 @@ def test_render_prints_each_owner_and_the_cost_per_answer() -> None:
     assert ["kworker", "0.0", "100.0", "+100.0"] in [line.split() for line in text.splitlines()]
     assert "load µs/answer" in text
     assert "1.500x" in text  # 3 answers against 2
+
+
+def test_after_signal_cuts_buckets_after_each_signal_and_one_interval_earlier() -> None:
+    """Buckets of 0.25 s from the signal at 11.0 (then) and from 10.0 (one interval earlier):
+    each owner's CPU seconds and the answers, as the trace and the series say."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from _after_signal import after_signal, render
+
+    res, spans = result(), cpu.parse_spans(trace())
+    lives = cpu._lifetimes(res)
+    then, earlier = after_signal(
+        res, spans, {0}, lambda span, at: cpu.owner(span, at, res, lives),
+        width=0.25, count=4, offset=0.0, interval=1.0,
+    )  # fmt: skip
+    # 11.00-11.25: load 11.0-11.2, new (starting) 11.2-11.25; 11.25-11.5: new 11.25-11.3, old
+    # (leaving after its 11.2 answer) 11.3-11.5; 11.5-11.75: kworker, idle, new serving 0.05
+    assert then[0]["load"] == pytest.approx(0.2)
+    assert then[0]["generation starting"] == pytest.approx(0.05)
+    assert then[1]["generation leaving"] == pytest.approx(0.2)
+    assert then[2]["kworker"] == pytest.approx(0.1)
+    assert then[2]["idle"] == pytest.approx(0.1)
+    assert then[3]["generation serving"] == pytest.approx(0.25)
+    assert [b["answered"] for b in then] == [1, 0, 1, 1]  # 11.2, 11.5, 11.9; the reset is none
+    # 10.00-10.25 and 10.25-10.4: the load; 10.4-11.0: the old generation, serving
+    assert earlier[0]["load"] == pytest.approx(0.25)
+    assert earlier[1]["load"] == pytest.approx(0.15)
+    assert earlier[1]["generation serving"] == pytest.approx(0.1)
+    assert earlier[3]["generation serving"] == pytest.approx(0.25)
+    assert [b["answered"] for b in earlier] == [1, 0, 0, 1]
+    text = render("handoff", then, earlier, restarts=1, width=0.25, offset=0.0)
+    assert text.splitlines()[2].split()[:3] == ["0", "1", "1"]
+    assert "200.00/250.00" in text.splitlines()[2]  # the load's ms then / earlier
+
+
+def test_after_signal_is_refused_unless_ms_count_from(capsys: pytest.CaptureFixture[str]) -> None:
+    for bad in ("1", "0,10", "1,0", "1,2.5", "1,x", "1,2,3,4"):
+        with pytest.raises(SystemExit) as exited:
+            cpu.main(["--again", "/nonexistent", "--after-signal", bad])
+        assert exited.value.code == 2
+        assert f"--after-signal: expected MS,COUNT[,FROM] (e.g. 1,10), got {bad!r}" in (
+            capsys.readouterr().err
+        )
