@@ -26,7 +26,7 @@ from socket_activation.net.bind import bind_address, owns_unix_socket, remove_un
 from socket_activation.restart.handoff import MANAGER_NOTIFY_SOCKET, Upgrader, announce_ready
 from socket_activation.restart.readiness import ReadinessSocket
 from socket_activation.testing import ActivatedServer
-from tests.conftest import require_root
+from tests.conftest import require, require_root
 from tests.support.load import Load
 from tests.support.paths import TESTS
 
@@ -572,3 +572,43 @@ def test_the_new_process_is_born_idle_and_walked_only_to_be_put_back(
     assert result.status == str(os.SCHED_IDLE)  # while it started
     assert listed == [result.pid] * walks
     assert os.sched_getscheduler(result.pid) == os.SCHED_OTHER  # now that it serves
+
+
+def test_the_whole_upgrade_runs_on_the_spare_cpus_and_the_thread_comes_back(
+    listener: socket.socket, pids: Pids, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From its first line (RELOADING=1, before the spawn), not only from the spawn on: its
+    Python then leaves the serving CPU to the serving threads and what else runs there."""
+    from socket_activation.restart import affinity
+    from socket_activation.restart import handoff as module
+
+    usable = sorted(affinity.usable_cpus())
+    require(len(usable) >= 2, "needs two usable CPUs")
+    first, last = usable[0], usable[-1]
+    own = os.sched_getaffinity(0)
+    seen: list[set[int]] = []
+    real = module.reloading_message
+
+    def watched() -> str:
+        seen.append(os.sched_getaffinity(0))
+        return real()
+
+    monkeypatch.setattr(module, "reloading_message", watched)
+    os.sched_setaffinity(0, {first})
+    try:
+        with ReadinessSocket() as manager:
+            env = dict(os.environ, NOTIFY_SOCKET=manager.address)
+            upgrader = Upgrader(
+                [listener], names=["web"], argv=child_argv(REPORT_CHILD), environ=env,
+                notify_reload=True, spare_cpus={last}, retire_after=False,
+            )  # fmt: skip
+            # from the main thread (as a signal handler would): its CPUs are the process's,
+            # and they are read before it moves, so the new process is put back there
+            result = upgrader.upgrade()
+            pids.add(result.pid)
+            assert manager.wait(5).fields.get("RELOADING") == "1"
+        assert os.sched_getaffinity(result.pid) == {first}  # ready: where this process serves
+        assert seen == [{last}]
+    finally:
+        # a successful upgrade set this (old) process's threads aside, onto the spare CPU
+        affinity.move(os.getpid(), own, children=False)

@@ -116,7 +116,8 @@ class Upgrader:
     process's request threads are ready to use.
 
     *spare_cpus*: CPUs this service does not serve on (:mod:`socket_activation.restart.affinity`).
-    The new process runs only on them until its ``READY=1``, then on this process's CPUs; once
+    The new process runs only on them until its ``READY=1``, then on this process's CPUs, and
+    the calling thread runs the whole upgrade there (back where it was when it returns); once
     an upgrade succeeded, this process's threads move onto them for their drain and exit.
 
     *notify_reload* speaks the ``Type=notify-reload`` protocol to the manager around each
@@ -193,9 +194,14 @@ class Upgrader:
                     f"already handed over to process {self._done.pid}; "
                     "this process is shutting down and cannot upgrade again"
                 )
-            self._done = self._run()
+            # the whole upgrade runs on the spare CPUs, if any: its Python (from the first
+            # line, not only from the spawn on) then leaves the serving CPUs to the serving
+            # threads and whatever else runs there, and the child is born there
+            priority = self.start_priority.homed()  # before this thread moves
+            with priority.spawning() as placed:
+                self._done = self._run(priority, placed)
             # this process's threads, not its child (the new generation, which serves)
-            self.start_priority.set_aside(os.getpid(), children=False)
+            priority.set_aside(os.getpid(), children=False)
             if self.retire_after:
                 retire_at_exit()  # this process's exit then waits for idle CPUs
             return self._done
@@ -203,14 +209,14 @@ class Upgrader:
             self._child = None
             self._lock.release()
 
-    def _run(self) -> HandoffResult:
+    def _run(self, priority: StartPriority, placed: bool) -> HandoffResult:
         environ = os.environ if self._environ is None else self._environ
         manager = environ.get(MANAGER_NOTIFY_SOCKET, environ.get(NOTIFY_SOCKET))
         if not (self.notify_reload and manager):
-            return self._hand_over(environ, manager)
+            return self._hand_over(environ, manager, priority, placed)
         _tell(manager, reloading_message())
         try:
-            return self._hand_over(environ, manager, ready=True)
+            return self._hand_over(environ, manager, priority, placed, ready=True)
         except HandoffError as exc:
             _tell(manager, f"READY=1\nSTATUS=reload failed: {' '.join(str(exc).split())}")
             raise
@@ -219,7 +225,13 @@ class Upgrader:
         self._child = pid  # in_progress, and named by a refused concurrent upgrade
 
     def _hand_over(
-        self, environ: Mapping[str, str], manager: str | None, *, ready: bool = False
+        self,
+        environ: Mapping[str, str],
+        manager: str | None,
+        priority: StartPriority,
+        placed: bool,
+        *,
+        ready: bool = False,
     ) -> HandoffResult:
         env = {k: v for k, v in environ.items() if k != MANAGER_NOTIFY_SOCKET}
         # "" says "no manager": the child's announce_ready() then unsets NOTIFY_SOCKET
@@ -231,8 +243,9 @@ class Upgrader:
             self._names,
             env,
             ready_timeout=self.ready_timeout,
-            start_priority=self.start_priority,
+            start_priority=priority,
             on_spawn=self._spawned,
+            placed=placed,
         )
         notified = False
         if manager:

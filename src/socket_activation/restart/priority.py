@@ -187,6 +187,15 @@ class StartPriority:
         """The same spare CPUs at normal priority: for when :meth:`unavailable` says why not."""
         return StartPriority("normal", spare_cpus=self.spare_cpus, home=self.home)
 
+    def homed(self) -> StartPriority:
+        """With spare CPUs and no *home*: the same, its home the process's CPUs now (its main
+        thread's). Read before :meth:`spawning` moves the calling thread, which may be the
+        main thread: :meth:`lower` would read the spare CPUs as home then."""
+        if not self.spare_cpus or self.home is not None:
+            return self
+        home = frozenset(os.sched_getaffinity(os.getpid()))
+        return StartPriority(self.mode, self.nice, spare_cpus=self.spare_cpus, home=home)
+
     def unavailable(self) -> str | None:
         """Why this mode cannot be used by this process (then start at normal priority)."""
         if self.mode == "normal":

@@ -42,14 +42,16 @@ def start_successor(
     ready_timeout: float,
     start_priority: StartPriority,
     on_spawn: Callable[[int], None],
+    placed: bool,
 ) -> tuple[int, Notification]:
     """Start *argv* with *environ* plus our ``NOTIFY_SOCKET``; wait for its ``READY=1``.
 
-    *on_spawn* is called with the new pid as soon as it exists. See the module docstring.
+    *on_spawn* is called with the new pid as soon as it exists. *placed*: the calling thread
+    runs inside ``start_priority.spawning()`` and was moved to the spare CPUs, so the child is
+    born there (the caller's block holds until the child is ready: the serving threads keep
+    the serving CPUs to themselves meanwhile). See the module docstring.
     """
-    # this thread, and so the child it spawns, runs on the spare CPUs (if there are any) until
-    # the child is ready: the serving threads keep the serving CPUs to themselves meanwhile
-    with ReadinessSocket() as readiness, start_priority.spawning() as placed:
+    with ReadinessSocket() as readiness:
         env = dict(environ)
         env[NOTIFY_SOCKET] = readiness.address
         try:
