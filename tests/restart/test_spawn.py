@@ -146,13 +146,17 @@ def test_release_gil_gives_the_child_the_same_fds_and_environment(tmp_path: Path
 
 
 def test_release_gil_calls_libc_through_a_gil_releasing_ctypes_library() -> None:
-    """ctypes.CDLL releases the GIL around each call (PyDLL would not)."""
+    """ctypes.CDLL releases the GIL around each call (PyDLL would not): posix_spawnp does;
+    the calls that only fill memory keep it (a PyDLL), sparing a wait to take it back."""
     import ctypes
 
     assert spawn_nogil.prepare()
-    libc = spawn_nogil._libc[0]
+    libc, held = spawn_nogil._libc[0], spawn_nogil._held[0]
     assert type(libc) is ctypes.CDLL
     assert not libc.posix_spawnp._flags_ & ctypes._FUNCFLAG_PYTHONAPI  # type: ignore[attr-defined]
+    assert type(held) is ctypes.PyDLL
+    for name in ("posix_spawn_file_actions_adddup2", "posix_spawnattr_setflags"):
+        assert getattr(held, name)._flags_ & ctypes._FUNCFLAG_PYTHONAPI  # type: ignore[attr-defined]
 
 
 def test_release_gil_reports_a_missing_program_as_posix_spawnp_does() -> None:

@@ -9,6 +9,11 @@ its longest pause per spawn at 2.56 ms median, 4.85 ms p90 and 7.84 ms at most w
 ``os.posix_spawnp``, and 0.48 / 0.57 / 1.40 ms through ctypes, which releases the GIL around a
 foreign call.
 
+Only ``posix_spawnp`` itself lets the GIL go (a ``CDLL`` function); the calls that only fill
+the file actions and attributes keep it (the same libc as a ``PyDLL``): each release is one
+more turn the calling thread must wait for to take it back, while the serving threads, asked
+to let it go, wait for that thread.
+
 Only what the handoff needs: ``dup2`` file actions, an environment, and a child born at
 ``SCHED_IDLE`` (*idle*). :func:`prepare` loads libc once (the handoff calls it when the
 ``Upgrader`` is made, so the first upgrade does not import ctypes while it serves);
@@ -43,6 +48,10 @@ _ATTR_SIZE = 1024
 # POSIX_SPAWN_SETSCHEDULER: 0x20 in glibc and musl (spawn.h); os does not export it
 _SETSCHEDULER = 0x20
 _libc: list[Any] = []  # [CDLL] once loaded; [None] when it cannot be
+# the same libc as a PyDLL, for the calls that only fill memory (file actions, attributes):
+# those keep the GIL. Each CDLL call lets it go and takes it back, and in the handoff every
+# such turn is one more wait for the serving threads to give it up.
+_held: list[Any] = []
 _policy_at: list[int | None] = []  # [offset of the policy in posix_spawnattr_t, or None]
 _FUNCTIONS = (
     "posix_spawnp",
@@ -64,13 +73,18 @@ def prepare() -> bool:
             import ctypes
             import ctypes.util
 
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+            path = ctypes.util.find_library("c") or None
+            libc = ctypes.CDLL(path, use_errno=True)
+            held = ctypes.PyDLL(path, use_errno=True)
             for name in _FUNCTIONS:
                 getattr(libc, name).restype = ctypes.c_int
+                getattr(held, name).restype = ctypes.c_int
             _libc.append(libc)
+            _held.append(held)
         except (ImportError, OSError, AttributeError):
             _libc.append(None)
-        _policy_at.append(_find_policy(_libc[0]))
+            _held.append(None)
+        _policy_at.append(_find_policy(_held[0]))
     return _libc[0] is not None
 
 
@@ -121,31 +135,31 @@ def spawnp(
         raise OSError("libc's posix_spawnp is not reachable through ctypes")
     import ctypes
 
-    libc = _libc[0]
+    libc, held = _libc[0], _held[0]
     argv = (ctypes.c_char_p * (len(program) + 1))(*[os.fsencode(a) for a in program], None)
     entries = [os.fsencode(k) + b"=" + os.fsencode(v) for k, v in env.items()]
     envp = (ctypes.c_char_p * (len(entries) + 1))(*entries, None)
     actions = ctypes.create_string_buffer(_ACTIONS_SIZE)
     attr = None
-    error = libc.posix_spawn_file_actions_init(actions)
+    error = held.posix_spawn_file_actions_init(actions)
     if error:
         raise OSError(error, os.strerror(error))
     try:
         for fd, target in dup2s:
-            error = libc.posix_spawn_file_actions_adddup2(actions, fd, target)
+            error = held.posix_spawn_file_actions_adddup2(actions, fd, target)
             if error:
                 raise OSError(error, os.strerror(error))
         if idle and can_spawn_idle():
-            attr = _idle_attributes(libc)
+            attr = _idle_attributes(held)
         pid = ctypes.c_int(0)
         error = libc.posix_spawnp(ctypes.byref(pid), argv[0], actions, attr, argv, envp)
         if error:
             raise OSError(error, os.strerror(error), program[0])
         return pid.value
     finally:
-        libc.posix_spawn_file_actions_destroy(actions)
+        held.posix_spawn_file_actions_destroy(actions)
         if attr is not None:
-            libc.posix_spawnattr_destroy(attr)
+            held.posix_spawnattr_destroy(attr)
 
 
 def _idle_attributes(libc: Any) -> Any:
